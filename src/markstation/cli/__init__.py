@@ -1,0 +1,98 @@
+"""The ``markstation`` command: a thin click layer over the library.
+
+Subcommands live in their own modules and are imported only when used, so ``markstation --help``
+and every command start without numpy, Pillow or zxing. Any :class:`MarkstationError` becomes one
+line on stderr and exit status 1 (user error) or 2 (device / runtime failure); never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
+
+import click
+
+from markstation import __version__
+from markstation.errors import MarkstationError
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are ``"module:attribute"`` strings, imported on first use."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        #: name -> ("module:attr", short help shown in the listing)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            target, _ = self.lazy[cmd_name]
+            module_name, _, attr = target.partition(":")
+            cmd = getattr(importlib.import_module(module_name), attr)
+            assert isinstance(cmd, click.Command)
+            return cmd
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # list lazily without importing every module: the short help is in the table
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        for name in super().list_commands(ctx):
+            cmd = super().get_command(ctx, name)
+            if cmd is not None and not cmd.hidden:
+                rows.append((name, cmd.get_short_help_str(60)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "preview": ("markstation.cli.preview:preview", "Preview a mark (PNG/SVG) with time estimate and decode check."),
+    "profiles": ("markstation.cli.profiles_cmd:profiles", "List, show and check machine/material/layout profiles."),
+    "devices": ("markstation.cli.device:devices", "List markers found on USB and serial, and the simulators."),
+    "info": ("markstation.cli.device:info", "Show a device's model, firmware, serial and inputs."),
+    "frame": ("markstation.cli.device:frame", "Trace the mark with the red pointer until Enter."),
+    "mark": ("markstation.cli.device:mark", "Mark one code on a device."),
+    "sim": ("markstation.cli.sim:sim", "Simulators: replay a USB capture, serve GRBL on a pty."),
+    "batch": ("markstation.cli.batch:batch", "Import, run, inspect and resolve registry batches."),
+    "log": ("markstation.cli.log:log", "Verify and export the tamper-evident journal."),
+    "demo": ("markstation.cli.demo:demo", "Run a sample batch on the simulated marker, no hardware."),
+    "hil": ("markstation.cli.hil:hil", "Hardware-in-the-loop reports."),
+}
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="markstation")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for protocol traffic).")
+def cli(verbose: int) -> None:
+    """Controller for laser-marking workstations: registry batches to verified marks.
+
+    Devices are URLs: usb://lmc, sim://lmc, sim://grbl, serial:///dev/ttyUSB0?protocol=grbl.
+    Exit status: 0 success, 1 user error or refusal, 2 device or runtime failure.
+    """
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="markstation", standalone_mode=False)
+    except MarkstationError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    sys.exit(0)

@@ -1,0 +1,80 @@
+"""Device URLs: ``usb://lmc``, ``sim://lmc?timing=instant``, ``serial:///dev/ttyUSB0?protocol=grbl``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from markstation.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DeviceURL:
+    scheme: str  # usb | sim | serial
+    host: str  # "lmc", "grbl"; empty for serial
+    path: str  # the serial port for serial://
+    params: tuple[tuple[str, str], ...]
+    raw: str
+
+    @staticmethod
+    def parse(text: str) -> DeviceURL:
+        parts = urlsplit(text)
+        if not parts.scheme or "://" not in text:
+            raise ConfigError(
+                f"device URL '{text}': expected scheme://…, e.g. usb://lmc, sim://lmc, sim://grbl or "
+                "serial:///dev/ttyUSB0?protocol=grbl"
+            )
+        seen: dict[str, str] = {}
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key in seen:
+                raise ConfigError(f"device URL '{text}': option '{key}' given twice")
+            seen[key] = value
+        return DeviceURL(
+            scheme=parts.scheme.lower(),
+            host=parts.netloc.lower(),
+            path=parts.path,
+            params=tuple(seen.items()),
+            raw=text,
+        )
+
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(self.params)
+
+    def check_keys(self, allowed: Iterable[str]) -> dict[str, str]:
+        """Return the options, refusing any key not in ``allowed`` (a typo must not be ignored)."""
+        allowed_set = set(allowed)
+        opts = self.options
+        unknown = sorted(set(opts) - allowed_set)
+        if unknown:
+            known = ", ".join(sorted(allowed_set)) or "none"
+            raise ConfigError(
+                f"device URL '{self.raw}': unknown option '{unknown[0]}' (known: {known})"
+            )
+        return opts
+
+    def with_params(self, extra: Mapping[str, str]) -> str:
+        merged = {**self.options, **extra}
+        base = f"{self.scheme}://{self.host}{self.path}"
+        return f"{base}?{urlencode(merged)}" if merged else base
+
+
+def parse_float_option(url: DeviceURL, key: str, value: str, *, minimum: float = 0.0) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is not a number") from None
+    if number < minimum:
+        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum:g}")
+    return number
+
+
+def parse_int_option(url: DeviceURL, key: str, value: str, *, minimum: int = 0) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is not a whole number") from None
+    if number < minimum:
+        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum}")
+    return number

@@ -1,0 +1,314 @@
+"""The device-independent job: millimetres in the lens-field frame, seconds for times.
+
+Frame: origin at the field centre, +x right, +y up. A :class:`Job` is an ordered tuple of
+:class:`Layer` objects; each layer carries one :class:`MarkParams` set and its primitives
+(:class:`Polyline` strokes and :class:`Dot` dwells). Travel between primitives is implicit.
+
+Everything here is frozen. ``Job.sha256()`` hashes a canonical encoding (coordinates rounded to
+1 nm, times to 1 ns) so the journal can prove exactly which job was sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeAlias
+
+Point: TypeAlias = tuple[float, float]
+
+#: rounding of coordinates (mm) and times (s) in the canonical encoding
+_MM_DIGITS = 6
+_S_DIGITS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class MarkParams:
+    """One laser parameter set. Speeds mm/s, power % of the source's maximum, times in seconds."""
+
+    speed_mm_s: float
+    power_pct: float
+    frequency_khz: float
+    #: MOPA sources only; None leaves the source's pulse width alone
+    pulse_width_ns: float | None = None
+    passes: int = 1
+    jump_speed_mm_s: float = 2000.0
+    laser_on_delay_s: float = 100e-6
+    laser_off_delay_s: float = 100e-6
+    #: pause at each corner of a polyline so the mirrors settle
+    polygon_delay_s: float = 100e-6
+    #: settle time after every jump before marking starts
+    jump_delay_s: float = 200e-6
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "speed_mm_s": round(self.speed_mm_s, _MM_DIGITS),
+            "power_pct": round(self.power_pct, _MM_DIGITS),
+            "frequency_khz": round(self.frequency_khz, _MM_DIGITS),
+            "pulse_width_ns": None if self.pulse_width_ns is None else round(self.pulse_width_ns, 3),
+            "passes": self.passes,
+            "jump_speed_mm_s": round(self.jump_speed_mm_s, _MM_DIGITS),
+            "laser_on_delay_s": round(self.laser_on_delay_s, _S_DIGITS),
+            "laser_off_delay_s": round(self.laser_off_delay_s, _S_DIGITS),
+            "polygon_delay_s": round(self.polygon_delay_s, _S_DIGITS),
+            "jump_delay_s": round(self.jump_delay_s, _S_DIGITS),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Polyline:
+    """A marked stroke through two or more points (mm)."""
+
+    points: tuple[Point, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.points) < 2:
+            raise ValueError("a Polyline needs at least two points")
+
+    @property
+    def start(self) -> Point:
+        return self.points[0]
+
+    @property
+    def end(self) -> Point:
+        return self.points[-1]
+
+    def reversed(self) -> Polyline:
+        return Polyline(self.points[::-1])
+
+    def length(self) -> float:
+        pts = self.points
+        return sum(math.dist(pts[i], pts[i + 1]) for i in range(len(pts) - 1))
+
+    def canonical(self) -> list[Any]:
+        return ["L", [[round(x, _MM_DIGITS), round(y, _MM_DIGITS)] for x, y in self.points]]
+
+
+@dataclass(frozen=True, slots=True)
+class Dot:
+    """The beam fired in place at (x, y) mm for ``dwell_s`` seconds."""
+
+    x: float
+    y: float
+    dwell_s: float
+
+    @property
+    def start(self) -> Point:
+        return (self.x, self.y)
+
+    @property
+    def end(self) -> Point:
+        return (self.x, self.y)
+
+    @property
+    def points(self) -> tuple[Point, ...]:
+        return ((self.x, self.y),)
+
+    def reversed(self) -> Dot:
+        return self
+
+    def length(self) -> float:
+        return 0.0
+
+    def canonical(self) -> list[Any]:
+        return ["D", [round(self.x, _MM_DIGITS), round(self.y, _MM_DIGITS)], round(self.dwell_s, _S_DIGITS)]
+
+
+Primitive: TypeAlias = Polyline | Dot
+
+
+@dataclass(frozen=True, slots=True)
+class Layer:
+    """Primitives marked with one parameter set, in order."""
+
+    name: str
+    params: MarkParams
+    primitives: tuple[Primitive, ...]
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "params": self.params.canonical(),
+            "primitives": [p.canonical() for p in self.primitives],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRegion:
+    """Where a 2D code sits in the job, so the preview can decode it back and compare."""
+
+    symbology: str  # "datamatrix" | "qr" | "microqr"
+    payload: str
+    #: (x_min, y_min, x_max, y_max) in mm, quiet zone included
+    bbox: tuple[float, float, float, float]
+    module_mm: float
+    #: True when the light modules are the marked ones (dark surfaces)
+    inverse: bool = False
+    #: module matrix rows, top row first, "1" = dark module (kept so a mark can be re-rendered later)
+    matrix: tuple[str, ...] = ()
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "symbology": self.symbology,
+            "payload": self.payload,
+            "bbox": [round(v, _MM_DIGITS) for v in self.bbox],
+            "module_mm": round(self.module_mm, _MM_DIGITS),
+            "inverse": self.inverse,
+            "matrix": list(self.matrix),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TextRegion:
+    """Where a human-readable line sits, for legibility checks (OCR) and the preview."""
+
+    text: str
+    bbox: tuple[float, float, float, float]
+    cap_height_mm: float
+    rotation_deg: float = 0.0
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "bbox": [round(v, _MM_DIGITS) for v in self.bbox],
+            "cap_height_mm": round(self.cap_height_mm, _MM_DIGITS),
+            "rotation_deg": round(self.rotation_deg, _MM_DIGITS),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """An immutable, device-independent marking job."""
+
+    layers: tuple[Layer, ...]
+    codes: tuple[CodeRegion, ...] = ()
+    texts: tuple[TextRegion, ...] = ()
+    #: provenance as sorted (key, value) pairs: mark_code, layout, material, machine, profile hashes
+    meta: tuple[tuple[str, str], ...] = field(default=())
+
+    @staticmethod
+    def make_meta(values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        return tuple(sorted((str(k), str(v)) for k, v in values.items()))
+
+    def meta_dict(self) -> dict[str, str]:
+        return dict(self.meta)
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "layers": [layer.canonical() for layer in self.layers],
+            "codes": [c.canonical() for c in self.codes],
+            "texts": [t.canonical() for t in self.texts],
+            "meta": [list(kv) for kv in self.meta],
+        }
+
+    def canonical_bytes(self) -> bytes:
+        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":")).encode()
+
+    def sha256(self) -> str:
+        """Hex digest of the canonical encoding; what the journal records."""
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
+    # --- queries -------------------------------------------------------------------------------
+
+    def primitives(self) -> Iterator[tuple[Layer, Primitive]]:
+        for layer in self.layers:
+            for prim in layer.primitives:
+                yield layer, prim
+
+    def points(self) -> Iterator[Point]:
+        for _, prim in self.primitives():
+            yield from prim.points
+
+    def primitive_count(self) -> int:
+        return sum(len(layer.primitives) for layer in self.layers)
+
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """(x_min, y_min, x_max, y_max) of every marked point, or None for an empty job."""
+        return bounds_of(self.points())
+
+    def with_layers(self, layers: Iterable[Layer]) -> Job:
+        return replace(self, layers=tuple(layers))
+
+    def marked_length(self) -> float:
+        """Total stroke length in mm, one pass."""
+        return sum(prim.length() for _, prim in self.primitives())
+
+    def jump_length(self) -> float:
+        """Travel between consecutive primitives in mm, one pass, starting at the field centre."""
+        total = 0.0
+        pos: Point = (0.0, 0.0)
+        for _, prim in self.primitives():
+            total += math.dist(pos, prim.start)
+            pos = prim.end
+        return total
+
+
+def bounds_of(points: Iterable[Point]) -> tuple[float, float, float, float] | None:
+    xs: list[float] = []
+    ys: list[float] = []
+    for x, y in points:
+        xs.append(x)
+        ys.append(y)
+    if not xs:
+        return None
+    return (min(xs), min(ys), max(xs), max(ys))
+
+
+# --- geometry helpers shared by the builders ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Affine:
+    """2D affine map (a, b, c, d, e, f): x' = a·x + b·y + c, y' = d·x + e·y + f."""
+
+    a: float = 1.0
+    b: float = 0.0
+    c: float = 0.0
+    d: float = 0.0
+    e: float = 1.0
+    f: float = 0.0
+
+    @staticmethod
+    def translate(dx: float, dy: float) -> Affine:
+        return Affine(c=dx, f=dy)
+
+    @staticmethod
+    def scale(sx: float, sy: float | None = None) -> Affine:
+        return Affine(a=sx, e=sx if sy is None else sy)
+
+    @staticmethod
+    def rotate(deg: float) -> Affine:
+        r = math.radians(deg)
+        cs, sn = math.cos(r), math.sin(r)
+        return Affine(a=cs, b=-sn, d=sn, e=cs)
+
+    def then(self, other: Affine) -> Affine:
+        """The map that applies self first, then other."""
+        return Affine(
+            a=other.a * self.a + other.b * self.d,
+            b=other.a * self.b + other.b * self.e,
+            c=other.a * self.c + other.b * self.f + other.c,
+            d=other.d * self.a + other.e * self.d,
+            e=other.d * self.b + other.e * self.e,
+            f=other.d * self.c + other.e * self.f + other.f,
+        )
+
+    def apply(self, p: Point) -> Point:
+        x, y = p
+        return (self.a * x + self.b * y + self.c, self.d * x + self.e * y + self.f)
+
+    def apply_primitive(self, prim: Primitive) -> Primitive:
+        if isinstance(prim, Dot):
+            x, y = self.apply((prim.x, prim.y))
+            return Dot(x, y, prim.dwell_s)
+        return Polyline(tuple(self.apply(p) for p in prim.points))
+
+    def apply_bbox(self, bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        x0, y0, x1, y1 = bbox
+        corners = [self.apply(p) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+        result = bounds_of(corners)
+        assert result is not None
+        return result
