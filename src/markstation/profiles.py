@@ -60,7 +60,13 @@ def _type_ok(value: Any, want: type | tuple[type, ...]) -> bool:
 
 def _type_name(want: type | tuple[type, ...]) -> str:
     wants = want if isinstance(want, tuple) else (want,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+    }
     return " or ".join(names.get(w, w.__name__) for w in wants)
 
 
@@ -86,7 +92,11 @@ def validate(data: Mapping[str, Any], spec: Spec, where: str, prefix: str = "") 
         value = data[key]
         if not _type_ok(value, rule.type):
             raise ConfigError(f"{where}: '{dotted}' must be {_type_name(rule.type)}, got {value!r}")
-        if isinstance(value, int) and not isinstance(value, bool) and rule.type in (float, (float,)):
+        if (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and rule.type in (float, (float,))
+        ):
             value = float(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if rule.min is not None and value < rule.min:
@@ -353,7 +363,9 @@ def _shipped_dir() -> Path:
     packaged = here / "_profiles"
     if packaged.is_dir():
         return packaged
-    return here.parents[1] / "profiles"  # a source checkout: <repo>/src/markstation -> <repo>/profiles
+    return (
+        here.parents[1] / "profiles"
+    )  # a source checkout: <repo>/src/markstation -> <repo>/profiles
 
 
 def search_path() -> list[Path]:
@@ -413,7 +425,10 @@ def parse_machine(path: Path) -> MachineProfile:
     where = str(path)
     d = validate(data, MACHINE_SPEC, where)
     lim = d["limits"]
-    for lo, hi in (("speed_mm_s_min", "speed_mm_s_max"), ("frequency_khz_min", "frequency_khz_max")):
+    for lo, hi in (
+        ("speed_mm_s_min", "speed_mm_s_max"),
+        ("frequency_khz_min", "frequency_khz_max"),
+    ):
         if lim[lo] > lim[hi]:
             raise ConfigError(f"{where}: 'limits.{lo}' is above 'limits.{hi}'")
     widths = lim["pulse_width_ns"]
@@ -422,7 +437,9 @@ def parse_machine(path: Path) -> MachineProfile:
     safe = _rect(d["safe_area"], where, "safe_area")
     hw, hh = d["field"]["width_mm"] / 2, d["field"]["height_mm"] / 2
     if safe.x_min < -hw or safe.x_max > hw or safe.y_min < -hh or safe.y_max > hh:
-        raise ConfigError(f"{where}: 'safe_area' reaches outside the {2 * hw:g} × {2 * hh:g} mm field")
+        raise ConfigError(
+            f"{where}: 'safe_area' reaches outside the {2 * hw:g} × {2 * hh:g} mm field"
+        )
     return MachineProfile(
         name=d["name"],
         description=d["description"],
@@ -479,7 +496,11 @@ def parse_layout(path: Path) -> LayoutProfile:
             kinds = ", ".join(ELEMENT_SPECS)
             raise ConfigError(f"{where}: '{key}.kind' = {kind!r} is not one of {kinds}")
         el = validate(raw, ELEMENT_SPECS[kind], where, key + ".")
-        if kind == "datamatrix" and el["size"] != "auto" and not re.fullmatch(r"\d+x\d+", el["size"]):
+        if (
+            kind == "datamatrix"
+            and el["size"] != "auto"
+            and not re.fullmatch(r"\d+x\d+", el["size"])
+        ):
             raise ConfigError(f"{where}: '{key}.size' must be 'auto' or like '18x18'")
         if kind == "image":
             el["path"] = str((path.parent / el["path"]).resolve())
@@ -538,7 +559,9 @@ def _resolve(kind: Kind, name_or_path: str) -> Path:
 def _load_cached(kind: Kind, path: Path, mtime_ns: int) -> Any:
     profile = _PARSERS[kind](path)
     if profile.name != path.stem:
-        raise ConfigError(f"{path}: 'name' = {profile.name!r} must match the file name {path.stem!r}")
+        raise ConfigError(
+            f"{path}: 'name' = {profile.name!r} must match the file name {path.stem!r}"
+        )
     return profile
 
 

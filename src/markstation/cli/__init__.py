@@ -51,16 +51,28 @@ class LazyGroup(click.Group):
 
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "preview": ("markstation.cli.preview:preview", "Preview a mark (PNG/SVG) with time estimate and decode check."),
-    "profiles": ("markstation.cli.profiles_cmd:profiles", "List, show and check machine/material/layout profiles."),
-    "devices": ("markstation.cli.device:devices", "List markers found on USB and serial, and the simulators."),
+    "preview": (
+        "markstation.cli.preview:preview",
+        "Preview a mark (PNG/SVG) with time estimate and decode check.",
+    ),
+    "profiles": (
+        "markstation.cli.profiles_cmd:profiles",
+        "List, show and check machine/material/layout profiles.",
+    ),
+    "devices": (
+        "markstation.cli.device:devices",
+        "List markers found on USB and serial, and the simulators.",
+    ),
     "info": ("markstation.cli.device:info", "Show a device's model, firmware, serial and inputs."),
     "frame": ("markstation.cli.device:frame", "Trace the mark with the red pointer until Enter."),
     "mark": ("markstation.cli.device:mark", "Mark one code on a device."),
     "sim": ("markstation.cli.sim:sim", "Simulators: replay a USB capture, serve GRBL on a pty."),
     "batch": ("markstation.cli.batch:batch", "Import, run, inspect and resolve registry batches."),
     "log": ("markstation.cli.log:log", "Verify and export the tamper-evident journal."),
-    "demo": ("markstation.cli.demo:demo", "Run a sample batch on the simulated marker, no hardware."),
+    "demo": (
+        "markstation.cli.demo:demo",
+        "Run a sample batch on the simulated marker, no hardware.",
+    ),
     "hil": ("markstation.cli.hil:hil", "Hardware-in-the-loop reports."),
 }
 

@@ -32,12 +32,19 @@ def show(name: str) -> None:
     for kind in prof.KINDS:
         path = prof.available(kind).get(name)
         if path is not None:
-            loader = {"machines": prof.load_machine, "materials": prof.load_material, "layouts": prof.load_layout}
-            profile = loader[kind](name)
+            profile: prof.Profile = (
+                prof.load_machine(name)
+                if kind == "machines"
+                else prof.load_material(name)
+                if kind == "materials"
+                else prof.load_layout(name)
+            )
             click.echo(f"# {kind[:-1]} '{name}' from {path} (sha256 {profile.sha256[:16]}…)")
             click.echo(path.read_text(encoding="utf-8"), nl=False)
             return
-    raise ProfileNotFound(f"no machine, material or layout named '{name}' (see 'markstation profiles list')")
+    raise ProfileNotFound(
+        f"no machine, material or layout named '{name}' (see 'markstation profiles list')"
+    )
 
 
 @profiles.command()

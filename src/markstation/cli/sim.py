@@ -10,8 +10,14 @@ from markstation.cli import LazyGroup
 @click.group(
     cls=LazyGroup,
     lazy={
-        "replay": ("markstation.cli.sim_replay:replay", "Replay a USB capture (pcap) into the simulated LMC board."),
-        "grbl": ("markstation.cli.sim_grbl:grbl", "Serve the simulated GRBL marker on a pty for any sender."),
+        "replay": (
+            "markstation.cli.sim_replay:replay",
+            "Replay a USB capture (pcap) into the simulated LMC board.",
+        ),
+        "grbl": (
+            "markstation.cli.sim_grbl:grbl",
+            "Serve the simulated GRBL marker on a pty for any sender.",
+        ),
     },
 )
 def sim() -> None:

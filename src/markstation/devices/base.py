@@ -138,7 +138,9 @@ def check_job_limits(job: Job, machine: MachineProfile) -> None:
                 f"{machine.frequency_khz_max:g} kHz of machine '{machine.name}'"
             )
         if p.pulse_width_ns is not None and p.pulse_width_ns not in machine.pulse_width_ns:
-            allowed = ", ".join(f"{w:g}" for w in machine.pulse_width_ns) or "none (not a MOPA source)"
+            allowed = (
+                ", ".join(f"{w:g}" for w in machine.pulse_width_ns) or "none (not a MOPA source)"
+            )
             raise SafetyLimitError(
                 f"{where}: pulse width {p.pulse_width_ns:g} ns is not one of machine "
                 f"'{machine.name}' ({allowed})"

@@ -58,7 +58,9 @@ def open_device(url: str | DeviceURL, machine: MachineProfile | str | None = Non
     protocol = protocol_of(parsed)
     target = DRIVERS.get((parsed.scheme, protocol))
     if target is None:
-        known = ", ".join(f"{s}://{p}" if s != "serial" else f"serial://PORT?protocol={p}" for s, p in DRIVERS)
+        known = ", ".join(
+            f"{s}://{p}" if s != "serial" else f"serial://PORT?protocol={p}" for s, p in DRIVERS
+        )
         raise ConfigError(f"device URL '{parsed.raw}': no driver for it (known: {known})")
     if machine is None:
         profile = default_machine_for(protocol)

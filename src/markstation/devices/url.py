@@ -64,7 +64,9 @@ def parse_float_option(url: DeviceURL, key: str, value: str, *, minimum: float =
     try:
         number = float(value)
     except ValueError:
-        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is not a number") from None
+        raise ConfigError(
+            f"device URL '{url.raw}': option '{key}={value}' is not a number"
+        ) from None
     if number < minimum:
         raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum:g}")
     return number
@@ -74,7 +76,9 @@ def parse_int_option(url: DeviceURL, key: str, value: str, *, minimum: int = 0) 
     try:
         number = int(value)
     except ValueError:
-        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is not a whole number") from None
+        raise ConfigError(
+            f"device URL '{url.raw}': option '{key}={value}' is not a whole number"
+        ) from None
     if number < minimum:
         raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum}")
     return number

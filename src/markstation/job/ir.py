@@ -24,6 +24,15 @@ _MM_DIGITS = 6
 _S_DIGITS = 9
 
 
+def _mm(value: float) -> float:
+    # float() so 1 and 1.0 encode alike; + 0.0 folds -0.0 into 0.0
+    return round(float(value), _MM_DIGITS) + 0.0
+
+
+def _sec(value: float) -> float:
+    return round(float(value), _S_DIGITS) + 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class MarkParams:
     """One laser parameter set. Speeds mm/s, power % of the source's maximum, times in seconds."""
@@ -44,16 +53,16 @@ class MarkParams:
 
     def canonical(self) -> dict[str, Any]:
         return {
-            "speed_mm_s": round(self.speed_mm_s, _MM_DIGITS),
-            "power_pct": round(self.power_pct, _MM_DIGITS),
-            "frequency_khz": round(self.frequency_khz, _MM_DIGITS),
-            "pulse_width_ns": None if self.pulse_width_ns is None else round(self.pulse_width_ns, 3),
+            "speed_mm_s": _mm(self.speed_mm_s),
+            "power_pct": _mm(self.power_pct),
+            "frequency_khz": _mm(self.frequency_khz),
+            "pulse_width_ns": None if self.pulse_width_ns is None else _mm(self.pulse_width_ns),
             "passes": self.passes,
-            "jump_speed_mm_s": round(self.jump_speed_mm_s, _MM_DIGITS),
-            "laser_on_delay_s": round(self.laser_on_delay_s, _S_DIGITS),
-            "laser_off_delay_s": round(self.laser_off_delay_s, _S_DIGITS),
-            "polygon_delay_s": round(self.polygon_delay_s, _S_DIGITS),
-            "jump_delay_s": round(self.jump_delay_s, _S_DIGITS),
+            "jump_speed_mm_s": _mm(self.jump_speed_mm_s),
+            "laser_on_delay_s": _sec(self.laser_on_delay_s),
+            "laser_off_delay_s": _sec(self.laser_off_delay_s),
+            "polygon_delay_s": _sec(self.polygon_delay_s),
+            "jump_delay_s": _sec(self.jump_delay_s),
         }
 
 
@@ -83,7 +92,7 @@ class Polyline:
         return sum(math.dist(pts[i], pts[i + 1]) for i in range(len(pts) - 1))
 
     def canonical(self) -> list[Any]:
-        return ["L", [[round(x, _MM_DIGITS), round(y, _MM_DIGITS)] for x, y in self.points]]
+        return ["L", [[_mm(x), _mm(y)] for x, y in self.points]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +122,11 @@ class Dot:
         return 0.0
 
     def canonical(self) -> list[Any]:
-        return ["D", [round(self.x, _MM_DIGITS), round(self.y, _MM_DIGITS)], round(self.dwell_s, _S_DIGITS)]
+        return [
+            "D",
+            [_mm(self.x), _mm(self.y)],
+            _sec(self.dwell_s),
+        ]
 
 
 Primitive: TypeAlias = Polyline | Dot
@@ -153,8 +166,8 @@ class CodeRegion:
         return {
             "symbology": self.symbology,
             "payload": self.payload,
-            "bbox": [round(v, _MM_DIGITS) for v in self.bbox],
-            "module_mm": round(self.module_mm, _MM_DIGITS),
+            "bbox": [_mm(v) for v in self.bbox],
+            "module_mm": _mm(self.module_mm),
             "inverse": self.inverse,
             "matrix": list(self.matrix),
         }
@@ -172,9 +185,9 @@ class TextRegion:
     def canonical(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "bbox": [round(v, _MM_DIGITS) for v in self.bbox],
-            "cap_height_mm": round(self.cap_height_mm, _MM_DIGITS),
-            "rotation_deg": round(self.rotation_deg, _MM_DIGITS),
+            "bbox": [_mm(v) for v in self.bbox],
+            "cap_height_mm": _mm(self.cap_height_mm),
+            "rotation_deg": _mm(self.rotation_deg),
         }
 
 
@@ -306,7 +319,9 @@ class Affine:
             return Dot(x, y, prim.dwell_s)
         return Polyline(tuple(self.apply(p) for p in prim.points))
 
-    def apply_bbox(self, bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    def apply_bbox(
+        self, bbox: tuple[float, float, float, float]
+    ) -> tuple[float, float, float, float]:
         x0, y0, x1, y1 = bbox
         corners = [self.apply(p) for p in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
         result = bounds_of(corners)

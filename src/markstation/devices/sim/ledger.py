@@ -72,7 +72,13 @@ class Ledger:
     def end(self, job: int, *, complete: bool, polylines: Sequence[Stroke]) -> None:
         strokes = [[[round(x, 6), round(y, 6)] for x, y in stroke] for stroke in polylines]
         self._append(
-            {"event": "end", "job": job, "time": _now(), "complete": complete, "polylines": strokes},
+            {
+                "event": "end",
+                "job": job,
+                "time": _now(),
+                "complete": complete,
+                "polylines": strokes,
+            },
             number_job=False,
         )
 
