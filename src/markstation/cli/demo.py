@@ -1,0 +1,133 @@
+"""``markstation demo``: a whole campaign on the simulated LMC marker, no hardware, in seconds."""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+from urllib.parse import quote
+
+import click
+
+from markstation.errors import ConfigError
+
+#: fictional firearms of a private security company (make, model, caliber, factory serial)
+_FIREARMS = (
+    ("Glock", "17", "9x19mm", "BXK{:03d}"),
+    ("CZ", "75 B", "9x19mm", "C{:05d}"),
+    ("Taurus", "PT 92", "9x19mm", "TAV{:04d}"),
+    ("Smith & Wesson", "M&P9", "9x19mm", "DZL{:04d}"),
+    ("Mossberg", "500", "12 GA", "U{:06d}"),
+    ("Beretta", "92FS", "9x19mm", "BER{:04d}Z"),
+)
+
+
+def write_sample_batch(path: Path, count: int) -> None:
+    """A registry batch of ``count`` fictional firearms with codes PE-SUCAMEC-2026-00xxxx."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["mark_code", "serial", "make", "model", "caliber", "owner", "armoury"])
+        for i in range(count):
+            make, model, caliber, serial = _FIREARMS[i % len(_FIREARMS)]
+            w.writerow(
+                [
+                    f"PE-SUCAMEC-2026-{101 + i:06d}",
+                    serial.format(317 + 41 * i),
+                    make,
+                    model,
+                    caliber,
+                    "Seguridad Andina SAC",
+                    "Lima central",
+                ]
+            )
+
+
+@click.command()
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Directory for the demo's store, previews, ledger and report (default: a new temp dir).",
+)
+@click.option(
+    "--items",
+    type=click.IntRange(min=1, max=200),
+    default=8,
+    show_default=True,
+    help="How many firearms the sample batch holds.",
+)
+def demo(directory: Path | None, items: int) -> None:
+    """Run a sample batch on sim://lmc: import, previews, marking, report, journal check.
+
+    Everything goes into one directory: batch.csv (the sample registry file), markstation.db
+    (the store), previews/ (PNG per item + dry-run.csv), ledger.jsonl (what the simulated laser
+    burned), report.csv (the registry report with the chain head).
+    """
+    from markstation.devices import open_device
+    from markstation.devices.sim.ledger import read_jobs
+    from markstation.queue.batch import import_batch
+    from markstation.queue.export import export_report
+    from markstation.queue.journal import verify
+    from markstation.queue.operator import QuietUI
+    from markstation.queue.runner import dry_run, run_batch
+    from markstation.queue.store import Actor, SqliteStore
+
+    out = (directory or Path(tempfile.mkdtemp(prefix="markstation-demo-"))).resolve()
+    db = out / "markstation.db"
+    if db.exists():
+        raise ConfigError(f"{out}: already holds a demo store; give an empty or new --dir")
+    out.mkdir(parents=True, exist_ok=True)
+    click.echo(f"demo directory: {out}")
+    actor = Actor("demo operator", "demo-station")
+
+    batch_file = out / "batch.csv"
+    write_sample_batch(batch_file, items)
+    with SqliteStore(db, actor=actor) as store:
+        batch_id, valid = import_batch(batch_file, store, actor=actor)
+        click.echo(
+            f"1. imported {len(valid.items)} firearms from {batch_file.name} (batch {batch_id})"
+        )
+
+        previews = dry_run(store, out / "previews")
+        decoded = sum(1 for p in previews if p.decode == "ok")
+        total_s = sum(p.estimate_s or 0.0 for p in previews)
+        click.echo(
+            f"2. dry run: {len(previews)} previews, {decoded} Data Matrix decode checks passed, "
+            f"estimated marking time {total_s:.1f} s"
+        )
+
+        ledger = out / "ledger.jsonl"
+        url = f"sim://lmc?timing=instant&ledger={quote(str(ledger), safe='/')}"
+        ui = QuietUI()
+        summary = run_batch(
+            store,
+            lambda: open_device(url),
+            operator=actor.operator,
+            station=actor.station,
+            ui=ui,
+            auto=True,
+        )
+        click.echo(
+            f"3. marked {len(summary.marked)} on {url.split('?')[0]} (unattended), failed "
+            f"{len(summary.failed)}, interrupted {len(summary.interrupted)}, "
+            f"{summary.elapsed_s:.1f} s"
+        )
+
+        report = out / "report.csv"
+        export_report(store, report, fmt="csv", actor=actor)
+        head = verify(store.records())
+    jobs = read_jobs(ledger)
+    complete = sum(1 for j in jobs if j.complete)
+    click.echo(f"4. report written; journal verified: {head}")
+    click.echo(f"5. simulator ledger: {len(jobs)} jobs burned, {complete} complete")
+    click.echo("")
+    click.echo(f"  registry file  {batch_file}")
+    click.echo(f"  store          {db}")
+    click.echo(f"  previews       {out / 'previews'}")
+    click.echo(f"  burn ledger    {ledger}")
+    click.echo(f"  report         {report}")
+    click.echo(f"try: markstation batch status --db {db}")
+    click.echo(f"     markstation log verify --db {db}")
+    if summary.failed or summary.interrupted or complete != len(summary.marked):
+        raise ConfigError("the demo did not mark every item; see the messages above")

@@ -1,0 +1,334 @@
+"""``markstation devices | info | frame | mark``: one device at a time, any URL.
+
+Thin over the library: ``open_device`` gives the driver, ``build_job`` the job. Every command works
+the same on ``usb://lmc``, ``sim://lmc``, ``sim://grbl`` and serial GRBL URLs.
+
+Marking runs the driver in a worker thread while this thread draws the progress bar, so Ctrl-C
+lands here (never half-way through a USB transfer) and turns into ``driver.abort()``: emission off,
+then a one-line message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TextIO
+
+import click
+
+from markstation.cli.options import device_option, layout_option, machine_option, material_option
+from markstation.errors import Aborted, MarkstationError
+
+if TYPE_CHECKING:
+    from markstation.devices.base import DeviceInfo, Driver, Inputs, RunResult
+    from markstation.job.ir import Job
+    from markstation.profiles import MachineProfile
+
+#: how long to wait for the driver to confirm an abort before giving up on it
+ABORT_WAIT_S = 30.0
+
+
+# --- helpers the commands share (also called by tests) ----------------------------------------
+
+
+def resolve_machine(url: str, machine: str | None) -> MachineProfile:
+    """The machine profile for ``url``: ``--machine`` if given, else the protocol's default."""
+    from markstation.devices.registry import protocol_of
+    from markstation.devices.url import DeviceURL
+    from markstation.profiles import default_machine_for, load_machine
+
+    if machine is not None:
+        return load_machine(machine)
+    return default_machine_for(protocol_of(DeviceURL.parse(url)))
+
+
+def build(code: str, layout: str, material: str, machine: MachineProfile) -> Job:
+    """The job for ``code`` (validated against the layout, the material and the machine)."""
+    from markstation.job.layout import build_job
+    from markstation.profiles import load_layout, load_material
+
+    return build_job(
+        code, layout=load_layout(layout), material=load_material(material), machine=machine
+    )
+
+
+def estimate_s(job: Job) -> float | None:
+    """The job builder's time estimate, or None where it is not available."""
+    try:
+        from markstation.job.estimate import estimate
+    except ImportError:
+        return None
+    return float(estimate(job).total_s)
+
+
+def describe_info(info: DeviceInfo) -> list[tuple[str, str]]:
+    rows = [
+        ("url", info.url),
+        ("protocol", info.protocol),
+        ("model", info.model),
+        ("firmware", info.firmware or "-"),
+        ("serial", info.serial or "-"),
+        ("simulated", "yes" if info.simulated else "no"),
+    ]
+    rows.extend((k, v) for k, v in sorted(info.extra.items()))
+    return rows
+
+
+def describe_inputs(inputs: Inputs) -> list[tuple[str, str]]:
+    interlock = (
+        "not wired"
+        if inputs.interlock_closed is None
+        else "closed"
+        if inputs.interlock_closed
+        else "OPEN"
+    )
+    return [
+        ("inputs", f"0x{inputs.raw:04X}"),
+        ("pedal", "pressed" if inputs.pedal_pressed else "released"),
+        ("interlock", interlock),
+    ]
+
+
+def _echo_rows(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+@dataclass
+class ProgressState:
+    """What the worker thread reports; the main thread reads it to draw the bar."""
+
+    fraction: float = 0.0
+    emission_possible: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    def on_started(self, job: Job) -> None:
+        self.started = time.monotonic()
+
+    def on_progress(self, fraction: float, elapsed_s: float) -> None:
+        self.fraction = min(1.0, max(self.fraction, fraction))
+
+    def on_emission_possible(self) -> None:
+        self.emission_possible = True
+
+    def on_finished(self, result: RunResult) -> None:
+        self.fraction = 1.0
+
+
+def run_with_progress(
+    driver: Driver, job: Job, *, show_bar: bool = True, tick_s: float = 0.1
+) -> RunResult:
+    """Run ``job`` in a worker thread with a progress bar; Ctrl-C aborts (emission off).
+
+    Raises whatever the driver raised; on Ctrl-C an :class:`Aborted` that says what to do next.
+    """
+    state = ProgressState()
+    outcome: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            outcome["result"] = driver.run(job, state)
+        except BaseException as exc:  # handed over to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="markstation-run", daemon=True)
+    interrupted = False
+    worker.start()
+    sink: TextIO = sys.stderr if show_bar else io.StringIO()
+    with click.progressbar(length=1000, label="marking", show_eta=True, file=sink) as bar:
+        shown = 0
+        while worker.is_alive():
+            try:
+                worker.join(tick_s)
+            except KeyboardInterrupt:
+                interrupted = True
+                driver.abort()
+                break
+            target = int(state.fraction * 1000)
+            if target > shown:
+                bar.update(target - shown)
+                shown = target
+        if interrupted:
+            _join_after_abort(worker, driver)
+        elif "result" in outcome:
+            bar.update(1000 - shown)
+    error = outcome.get("error")
+    if interrupted:
+        emitted = state.emission_possible
+        if isinstance(error, MarkstationError) and not isinstance(error, Aborted):
+            raise error
+        raise Aborted(
+            "interrupted (Ctrl-C): marking aborted and emission switched off"
+            + ("; the part may be partly marked, inspect it" if emitted else "; nothing was fired"),
+            may_have_emitted=emitted,
+        )
+    if isinstance(error, BaseException):
+        raise error
+    result = outcome["result"]
+    assert not isinstance(result, BaseException)
+    return result  # type: ignore[return-value]
+
+
+def _join_after_abort(worker: threading.Thread, driver: Driver) -> None:
+    deadline = time.monotonic() + ABORT_WAIT_S
+    while worker.is_alive() and time.monotonic() < deadline:
+        try:
+            worker.join(0.2)
+        except KeyboardInterrupt:
+            driver.abort()  # a second Ctrl-C: ask again, keep waiting for the driver
+
+
+def count_stop(count: int) -> Callable[[], bool]:
+    """A ``stop`` for ``frame()`` that ends after ``count`` traces (consulted once per trace)."""
+    calls = 0
+
+    def stop() -> bool:
+        nonlocal calls
+        calls += 1
+        return calls >= count
+
+    return stop
+
+
+def enter_stop() -> Callable[[], bool]:
+    """A ``stop`` for ``frame()`` that turns True once Enter is pressed (or stdin closes)."""
+    pressed = threading.Event()
+
+    def wait() -> None:
+        try:
+            sys.stdin.readline()
+        finally:
+            pressed.set()
+
+    threading.Thread(target=wait, name="markstation-enter", daemon=True).start()
+    return pressed.is_set
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+@click.command()
+def devices() -> None:
+    """List markers found on USB and serial ports, and the simulators.
+
+    Real LMC boards need access rights (Linux: drivers/70-markstation.rules; Windows: WinUSB, see
+    drivers/WINDOWS.md); a board that cannot be read is still listed.
+    """
+    from markstation.devices.registry import discover
+
+    found = discover()
+    header = ("URL", "MODEL", "FIRMWARE", "SERIAL", "SIMULATED")
+    rows = [
+        (d.url, d.model, d.firmware or "-", d.serial or "-", "yes" if d.simulated else "no")
+        for d in found
+    ]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    if not any(not d.simulated for d in found):
+        click.echo("(no real marker found; the simulators above work without hardware)", err=True)
+
+
+@click.command()
+@device_option()
+@machine_option
+def info(device: str, machine: str | None) -> None:
+    """Show a device's model, firmware, serial and its inputs (pedal, interlock)."""
+    from markstation.devices.registry import open_device
+
+    profile = resolve_machine(device, machine)
+    with open_device(device, profile) as driver:
+        rows = describe_info(driver.info())
+        rows.append(("machine", profile.name))
+        rows.extend(describe_inputs(driver.read_inputs()))
+    _echo_rows(rows)
+
+
+@click.command()
+@click.argument("code")
+@device_option()
+@layout_option
+@material_option
+@machine_option
+@click.option(
+    "--count",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Trace N times and stop, without waiting for Enter (for scripts and tests).",
+)
+def frame(
+    code: str, device: str, layout: str, material: str, machine: str | None, count: int | None
+) -> None:
+    """Trace the mark of CODE with the red pointer (the beam never fires) until Enter."""
+    from markstation.devices.registry import open_device
+
+    profile = resolve_machine(device, machine)
+    job = build(code, layout, material, profile)
+    with open_device(device, profile) as driver:
+        if count is None:
+            click.echo("tracing with the red pointer; press Enter to stop", err=True)
+            stop = enter_stop()
+        else:
+            stop = count_stop(count)
+        try:
+            traces = driver.frame(job, stop)
+        except KeyboardInterrupt:
+            driver.abort()
+            raise Aborted("interrupted (Ctrl-C): framing stopped", may_have_emitted=False) from None
+    click.echo(f"framed {code}: {traces} trace(s)")
+
+
+@click.command()
+@click.argument("code")
+@device_option()
+@layout_option
+@material_option
+@machine_option
+@click.option("--yes", "-y", is_flag=True, help="Mark without asking for confirmation.")
+def mark(
+    code: str, device: str, layout: str, material: str, machine: str | None, yes: bool
+) -> None:
+    """Mark CODE once: build the job, confirm, mark with a progress bar, report the device time.
+
+    Ctrl-C aborts at once (emission off) and exits with status 2.
+    """
+    from markstation.devices.registry import open_device
+
+    profile = resolve_machine(device, machine)
+    job = build(code, layout, material, profile)
+    bounds = job.bounds()
+    est = estimate_s(job)
+    rows = [("code", code), ("layout", layout), ("material", material), ("machine", profile.name)]
+    if bounds is not None:
+        x0, y0, x1, y1 = bounds
+        rows.append(
+            (
+                "size",
+                f"{x1 - x0:.2f} × {y1 - y0:.2f} mm (x {x0:.2f}..{x1:.2f}, y {y0:.2f}..{y1:.2f})",
+            )
+        )
+    rows.append(("estimate", f"{est:.1f} s" if est is not None else "-"))
+    with open_device(device, profile) as driver:
+        ident = driver.info()
+        rows.append(
+            (
+                "device",
+                f"{ident.model} fw {ident.firmware or '-'} serial {ident.serial or '-'}"
+                + (" (simulated)" if ident.simulated else ""),
+            )
+        )
+        _echo_rows(rows)
+        if not yes and not click.confirm(f"Mark {code} now?", default=False, err=True):
+            raise click.ClickException("not confirmed; nothing was marked")
+        result = run_with_progress(driver, job, show_bar=sys.stderr.isatty())
+    device_s = (
+        f"{result.device_mark_time_s:.2f} s" if result.device_mark_time_s is not None else "-"
+    )
+    click.echo(f"marked {code}: device mark time {device_s} (wall {result.elapsed_s:.2f} s)")

@@ -1,0 +1,49 @@
+"""``markstation sim replay FILE.pcap -o burn.png``: a USB capture into the simulated LMC board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from markstation.cli.options import machine_option
+
+
+@click.command()
+@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write the burn as a PNG here (strokes drawn at the machine's spot size).",
+)
+@machine_option
+def replay(capture: Path, output: Path | None, machine: str | None) -> None:
+    """Replay CAPTURE (a classic pcap, USBPcap link type) into the simulated LMC board.
+
+    The host-to-device transfers on endpoint 0x02 are fed to the board at their capture times;
+    the board's status answers are compared with the replies in the capture, and what it burned
+    is summarised (and drawn with -o). The machine profile sets the lens field (galvo units to mm).
+    """
+    from markstation.devices.sim.lmc_board import closed_strokes, render_strokes, replay_file
+    from markstation.profiles import default_machine_for, load_machine
+
+    profile = load_machine(machine) if machine else default_machine_for("lmc")
+    report, _board = replay_file(capture, profile)
+    click.echo(f"capture:        {capture}")
+    click.echo(
+        f"transfers:      {report.transfers} ({report.commands} commands, "
+        f"{report.list_packets} list packets)"
+    )
+    click.echo(f"strokes:        {len(report.strokes)} ({closed_strokes(report.strokes)} closed)")
+    click.echo(f"burned length:  {report.burned_mm:.2f} mm")
+    click.echo(
+        f"status match:   {report.replies_matched}/{report.replies_compared} replies "
+        f"({report.match_ratio:.1%})"
+    )
+    for line in report.first_mismatches[:3]:
+        click.echo(f"  mismatch: {line}")
+    if output is not None:
+        render_strokes(report.strokes, output, spot_mm=profile.spot_mm)
+        click.echo(f"burn image:     {output}")

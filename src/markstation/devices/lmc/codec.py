@@ -1,0 +1,711 @@
+"""The BJJCZ LMC wire format, pure: opcodes, 12-byte entries, 8-byte replies, list packets,
+millimetres ↔ galvo units, Job → list entries and list entries → what they would burn.
+
+No I/O here. Facts (opcode values, word meanings, units) come from
+``shared/reference/lmc_protocol.md``; where that sheet marks a unit as unverified the choice made
+here is named at the function that makes it.
+
+Words are unsigned 16-bit little-endian. A list entry or a single command is six words
+``(op, w1, w2, w3, w4, w5)``; a reply is four words ``(r0, r1, r2, status)``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from markstation.errors import DeviceProtocolError, JobError, SafetyLimitError
+from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
+from markstation.profiles import MachineProfile
+
+
+class ListOp(IntEnum):
+    """Buffered list opcodes (≥ 0x8000), executed in order after ExecuteList."""
+
+    JUMP_TO = 0x8001
+    END_OF_LIST = 0x8002
+    LASER_ON_POINT = 0x8003
+    DELAY_TIME = 0x8004
+    MARK_TO = 0x8005
+    JUMP_SPEED = 0x8006
+    LASER_ON_DELAY = 0x8007
+    LASER_OFF_DELAY = 0x8008
+    MARK_FREQ = 0x800A
+    MARK_POWER_RATIO = 0x800B
+    MARK_SPEED = 0x800C
+    JUMP_DELAY = 0x800D
+    POLYGON_DELAY = 0x800F
+    WRITE_PORT = 0x8011
+    MARK_CURRENT = 0x8012
+    MARK_FREQ_2 = 0x8013
+    FLY_ENABLE = 0x801A
+    Q_SWITCH_PERIOD = 0x801B
+    DIRECT_LASER_SWITCH = 0x801C
+    FLY_DELAY = 0x801D
+    SET_CO2_FPK = 0x801E
+    FLY_WAIT_INPUT = 0x801F
+    FIBER_OPEN_MO = 0x8021
+    WAIT_FOR_INPUT = 0x8022
+    CHANGE_MARK_COUNT = 0x8023
+    SET_WELD_POWER_WAVE = 0x8024
+    ENABLE_WELD_POWER_WAVE = 0x8025
+    FIBER_YLPM_PULSE_WIDTH = 0x8026
+    FLY_ENCODER_COUNT = 0x8028
+    SET_DA_Z_WORD = 0x8029
+    JPT_SET_PARAM = 0x8050
+    READY_MARK = 0x8051
+
+
+class Cmd(IntEnum):
+    """Single ("immediate") command opcodes (< 0x8000); each is answered by a Reply except
+    WRITE_COR_LINE."""
+
+    DISABLE_LASER = 0x0002
+    RESET = 0x0003
+    ENABLE_LASER = 0x0004
+    EXECUTE_LIST = 0x0005
+    SET_PWM_PULSE_WIDTH = 0x0006
+    GET_VERSION = 0x0007
+    GET_SERIAL_NO = 0x0009
+    GET_LIST_STATUS = 0x000A
+    GET_POSITION_XY = 0x000C
+    GOTO_XY = 0x000D
+    LASER_SIGNAL_OFF = 0x000E
+    LASER_SIGNAL_ON = 0x000F
+    WRITE_COR_LINE = 0x0010
+    RESET_LIST = 0x0012
+    RESTART_LIST = 0x0013
+    WRITE_COR_TABLE = 0x0015
+    SET_CONTROL_MODE = 0x0016
+    SET_DELAY_MODE = 0x0017
+    SET_MAX_POLY_DELAY = 0x0018
+    SET_END_OF_LIST = 0x0019
+    SET_FIRST_PULSE_KILLER = 0x001A
+    SET_LASER_MODE = 0x001B
+    SET_TIMING = 0x001C
+    SET_STANDBY = 0x001D
+    SET_PWM_HALF_PERIOD = 0x001E
+    STOP_EXECUTE = 0x001F
+    STOP_LIST = 0x0020
+    WRITE_PORT = 0x0021
+    WRITE_ANALOG_PORT_1 = 0x0022
+    WRITE_ANALOG_PORT_2 = 0x0023
+    WRITE_ANALOG_PORT_X = 0x0024
+    READ_PORT = 0x0025
+    SET_AXIS_MOTION_PARAM = 0x0026
+    SET_AXIS_ORIGIN_PARAM = 0x0027
+    AXIS_GO_ORIGIN = 0x0028
+    MOVE_AXIS_TO = 0x0029
+    GET_AXIS_POS = 0x002A
+    GET_FLY_WAIT_COUNT = 0x002B
+    GET_MARK_COUNT = 0x002D
+    SET_FPK_PARAM_2 = 0x002E
+    FIBER_CONFIG_1 = 0x002F  # galvoplotter: FiberPulseWidth
+    FIBER_GET_CONFIG_EXTEND = 0x0030
+    INPUT_PORT = 0x0031  # latch: w1 4 clear, 2 enable, 1 read
+    SET_FLY_RES = 0x0032
+    FIBER_SET_MO = 0x0033
+    FIBER_GET_ST_MO_AP = 0x0034
+    GET_USER_DATA = 0x0036
+    GET_FLY_PULSE_COUNT = 0x0037
+    GET_FLY_SPEED = 0x0038
+    DISABLE_Z = 0x0039
+    ENABLE_Z = 0x003A
+    SET_Z_DATA = 0x003B
+    SET_SPI_SIMMER_CURRENT = 0x003C
+    IS_LITE_VERSION = 0x0040  # galvoplotter / MeerK40t send it as their "reset"
+    GET_MARK_TIME = 0x0041
+    SET_FPK_PARAM = 0x0062
+
+
+#: status word (reply r3) bits
+STATUS_READY = 0x20
+STATUS_BUSY = 0x04
+STATUS_AXIS = 0x40
+
+PACKET_ENTRIES = 256
+ENTRY_BYTES = 12
+REPLY_BYTES = 8
+PACKET_BYTES = PACKET_ENTRIES * ENTRY_BYTES
+
+GALVO_CENTRE = 0x8000
+GALVO_MAX = 0xFFFF
+#: sign word of the delay entries: set for a negative delay
+SIGN_NEGATIVE = 0x8000
+#: one LaserOnPoint entry fires at most this many 10 µs ticks (MeerK40t's split)
+MAX_DWELL_TICKS = 60000
+#: DelayTime after each marked path so the last segment is fully burned (EzCad: 0x001E)
+END_DELAY_S = 300e-6
+
+_ENTRY = struct.Struct("<6H")
+_REPLY = struct.Struct("<4H")
+
+
+def op_name(op: int) -> str:
+    """The opcode's enum name in CamelCase, or ``op_XXXX`` when unknown."""
+    try:
+        member: IntEnum = ListOp(op) if op >= 0x8000 else Cmd(op)
+    except ValueError:
+        return f"op_{op:04x}"
+    return "".join(part.capitalize() for part in member.name.split("_"))
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One 12-byte entry: a list entry (op ≥ 0x8000) or a single command (op < 0x8000)."""
+
+    op: int
+    w1: int = 0
+    w2: int = 0
+    w3: int = 0
+    w4: int = 0
+    w5: int = 0
+
+    def encode(self) -> bytes:
+        try:
+            return _ENTRY.pack(self.op, self.w1, self.w2, self.w3, self.w4, self.w5)
+        except struct.error as exc:
+            raise ValueError(f"{self!r}: every word must be 0..0xFFFF ({exc})") from None
+
+    @staticmethod
+    def decode(b: bytes) -> Entry:
+        if len(b) != ENTRY_BYTES:
+            raise DeviceProtocolError(f"an LMC entry is {ENTRY_BYTES} bytes, got {len(b)}")
+        return Entry(*_ENTRY.unpack(b))
+
+    @property
+    def words(self) -> tuple[int, int, int, int, int]:
+        return (self.w1, self.w2, self.w3, self.w4, self.w5)
+
+    def describe(self) -> str:
+        """``8001 JumpTo            8000 8000 0000 0000 0000`` — opcode, name, the five words."""
+        words = " ".join(f"{w:04x}" for w in self.words)
+        return f"{self.op:04x} {op_name(self.op):<20} {words}"
+
+
+def command(op: int, w1: int = 0, w2: int = 0, w3: int = 0, w4: int = 0, w5: int = 0) -> bytes:
+    """The 12 bytes of a single command."""
+    return Entry(op, w1, w2, w3, w4, w5).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The 8-byte answer to a single command; ``status`` is the r3 word."""
+
+    r0: int = 0
+    r1: int = 0
+    r2: int = 0
+    status: int = 0
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.status & STATUS_READY)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.status & STATUS_BUSY)
+
+    @property
+    def axis_moving(self) -> bool:
+        return bool(self.status & STATUS_AXIS)
+
+    @property
+    def value32(self) -> int:
+        """r1 low, r2 high: how GetMarkTime (and 32-bit queries) answer."""
+        return self.r1 | (self.r2 << 16)
+
+    def encode(self) -> bytes:
+        try:
+            return _REPLY.pack(self.r0, self.r1, self.r2, self.status)
+        except struct.error as exc:
+            raise ValueError(f"{self!r}: every word must be 0..0xFFFF ({exc})") from None
+
+    @staticmethod
+    def decode(b: bytes) -> Reply:
+        if len(b) != REPLY_BYTES:
+            raise DeviceProtocolError(f"an LMC reply is {REPLY_BYTES} bytes, got {len(b)}")
+        return Reply(*_REPLY.unpack(b))
+
+
+_FILL = Entry(ListOp.END_OF_LIST).encode()
+
+
+def pack_list(entries: Sequence[Entry]) -> list[bytes]:
+    """Cut a list into 3072-byte packets; the last one is tail-filled with EndOfList (0x8002).
+
+    The list always ends with at least one EndOfList: a list that fills its last packet exactly
+    gets one more packet of fill, so the board never waits for a tail that is not coming.
+    """
+    packets: list[bytes] = []
+    pack_into = _ENTRY.pack_into
+    n = len(entries)
+    for start in range(0, n + 1, PACKET_ENTRIES):
+        chunk = entries[start : start + PACKET_ENTRIES]
+        buf = bytearray(_FILL * PACKET_ENTRIES)
+        try:
+            for i, e in enumerate(chunk):
+                pack_into(buf, i * ENTRY_BYTES, e.op, e.w1, e.w2, e.w3, e.w4, e.w5)
+        except struct.error as exc:
+            raise ValueError(
+                f"list entry {start + i}: every word must be 0..0xFFFF ({exc})"
+            ) from None
+        packets.append(bytes(buf))
+    return packets
+
+
+def unpack_packet(data: bytes) -> list[Entry]:
+    """The 256 entries of one list packet (filler included); refuses any other length."""
+    if len(data) != PACKET_BYTES:
+        raise DeviceProtocolError(f"an LMC list packet is {PACKET_BYTES} bytes, got {len(data)}")
+    return [Entry(*words) for words in _ENTRY.iter_unpack(data)]
+
+
+# --- units --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Geometry:
+    """Field millimetres (+x right, +y up, centre origin) ↔ galvo words (w1, w2).
+
+    The field point is first mirrored (``flip_x``: x → −x, ``flip_y``: y → −y), then, with
+    ``swap_xy``, its y goes to w1 and its x to w2; galvo = 0x8000 + mm × units_per_mm.
+    """
+
+    units_per_mm: float
+    swap_xy: bool = False
+    flip_x: bool = False
+    flip_y: bool = False
+
+    @staticmethod
+    def from_machine(m: MachineProfile) -> Geometry:
+        # one scale for both axes: the larger field side spans the full 16-bit range
+        field_mm = max(m.field_width_mm, m.field_height_mm)
+        return Geometry(GALVO_MAX / field_mm, m.swap_xy, m.flip_x, m.flip_y)
+
+    def to_galvo(self, x_mm: float, y_mm: float) -> tuple[int, int]:
+        """Galvo words for a field point; SafetyLimitError when it falls outside 0..0xFFFF."""
+        u = -x_mm if self.flip_x else x_mm
+        v = -y_mm if self.flip_y else y_mm
+        if self.swap_xy:
+            u, v = v, u
+        return (self._word(u, x_mm, y_mm), self._word(v, x_mm, y_mm))
+
+    def _word(self, mm: float, x_mm: float, y_mm: float) -> int:
+        exact = GALVO_CENTRE + mm * self.units_per_mm
+        if not math.isfinite(exact) or not (-0.5 <= exact <= GALVO_MAX + 0.5):
+            raise SafetyLimitError(
+                f"point ({x_mm:.3f}, {y_mm:.3f}) mm is outside the galvo range 0..0xFFFF"
+            )
+        # the field edge itself rounds half a unit past the range: that is quantisation, not clipping
+        return min(GALVO_MAX, max(0, math.floor(exact + 0.5)))
+
+    def to_mm(self, gx: int, gy: int) -> tuple[float, float]:
+        u = (gx - GALVO_CENTRE) / self.units_per_mm
+        v = (gy - GALVO_CENTRE) / self.units_per_mm
+        if self.swap_xy:
+            u, v = v, u
+        x = -u if self.flip_x else u
+        y = -v if self.flip_y else v
+        return (x + 0.0, y + 0.0)
+
+
+def _round(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def speed_word(mm_s: float, g: Geometry) -> int:
+    """JumpSpeed / MarkSpeed word: galvo units per millisecond (truncated, 1..0xFFFF)."""
+    if not (math.isfinite(mm_s) and mm_s > 0):
+        raise SafetyLimitError(f"speed {mm_s} mm/s cannot be encoded (must be > 0)")
+    return max(1, min(GALVO_MAX, int(mm_s * g.units_per_mm / 1000.0)))
+
+
+def speed_mm_s(word: int, g: Geometry) -> float:
+    return word * 1000.0 / g.units_per_mm
+
+
+def power_word(pct: float) -> int:
+    """MarkCurrent word: 0x0FFF = 100 % of the fiber source."""
+    if not (math.isfinite(pct) and 0.0 <= pct <= 100.0):
+        raise SafetyLimitError(f"power {pct} % cannot be encoded (0..100 %)")
+    return _round(pct * 0x0FFF / 100.0)
+
+
+def power_pct(word: int) -> float:
+    return word * 100.0 / 0x0FFF
+
+
+def qswitch_word(khz: float) -> int:
+    """QSwitchPeriod word: the pulse period in 50 ns ticks (20 kHz → 0x03E8)."""
+    if not (math.isfinite(khz) and khz > 0):
+        raise SafetyLimitError(f"frequency {khz} kHz cannot be encoded (must be > 0)")
+    word = _round(20000.0 / khz)
+    if not 1 <= word <= GALVO_MAX:
+        raise SafetyLimitError(
+            f"frequency {khz} kHz is outside what the Q-switch period word holds"
+        )
+    return word
+
+
+def frequency_khz(word: int) -> float:
+    return 20000.0 / word if word else 0.0
+
+
+def delay_words(seconds: float) -> tuple[int, int]:
+    """(|µs|, sign) for LaserOnDelay / LaserOffDelay: sign 0x8000 when negative, 0 otherwise."""
+    if not math.isfinite(seconds):
+        raise SafetyLimitError(f"delay {seconds} s cannot be encoded")
+    us = _round(abs(seconds) * 1e6)
+    if us > GALVO_MAX:
+        raise SafetyLimitError(
+            f"delay {seconds * 1e6:g} µs is longer than the 65535 µs a word holds"
+        )
+    return (us, SIGN_NEGATIVE if seconds < 0 and us else 0)
+
+
+def delay_seconds(w1: int, sign: int) -> float:
+    return (-w1 if sign & SIGN_NEGATIVE else w1) * 1e-6
+
+
+def ticks_10us(seconds: float) -> int:
+    """A duration in the 10 µs ticks of DelayTime, LaserOnPoint, PolygonDelay and JumpDelay."""
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise SafetyLimitError(f"duration {seconds} s cannot be encoded (must be ≥ 0)")
+    return _round(seconds * 1e5)
+
+
+def distance_word(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Straight-line galvo distance for w4 of JumpTo / MarkTo, capped at 0xFFFF."""
+    return min(GALVO_MAX, _round(math.hypot(b[0] - a[0], b[1] - a[1])))
+
+
+# --- Job → entries ------------------------------------------------------------------------------
+
+
+def layer_settings(params: MarkParams, machine: MachineProfile, g: Geometry) -> list[Entry]:
+    """The settings entries of one layer, in EzCad's order; all precede the layer's first MarkTo.
+
+    PolygonDelay and JumpDelay go out in 10 µs ticks (MeerK40t's current reading of 0x800F; the
+    unit of 0x800D is unverified, the same tick is assumed).
+    """
+    out = [
+        Entry(ListOp.JUMP_SPEED, speed_word(params.jump_speed_mm_s, g)),
+        Entry(ListOp.Q_SWITCH_PERIOD, qswitch_word(params.frequency_khz)),
+        Entry(ListOp.MARK_CURRENT, power_word(params.power_pct)),
+    ]
+    if params.pulse_width_ns is not None:
+        if not machine.pulse_width_ns:
+            raise SafetyLimitError(
+                f"pulse width {params.pulse_width_ns:g} ns asked, but machine '{machine.name}' "
+                "is not a MOPA source"
+            )
+        ns = _round(params.pulse_width_ns)
+        if not 1 <= ns <= GALVO_MAX:
+            raise SafetyLimitError(f"pulse width {params.pulse_width_ns:g} ns cannot be encoded")
+        out.append(Entry(ListOp.FIBER_YLPM_PULSE_WIDTH, ns))
+    on = delay_words(params.laser_on_delay_s)
+    off = delay_words(params.laser_off_delay_s)
+    out += [
+        Entry(ListOp.MARK_SPEED, speed_word(params.speed_mm_s, g)),
+        Entry(ListOp.LASER_ON_DELAY, *on),
+        Entry(ListOp.LASER_OFF_DELAY, *off),
+        Entry(ListOp.POLYGON_DELAY, _word16(ticks_10us(params.polygon_delay_s), "polygon delay")),
+        Entry(ListOp.JUMP_DELAY, _word16(ticks_10us(params.jump_delay_s), "jump delay")),
+    ]
+    return out
+
+
+def _word16(value: int, what: str) -> int:
+    if not 0 <= value <= GALVO_MAX:
+        raise SafetyLimitError(f"{what} of {value} ticks does not fit a 16-bit word")
+    return value
+
+
+class _Emitter:
+    """Appends motion entries, tracking the galvo position for the distance words."""
+
+    def __init__(self, g: Geometry) -> None:
+        self.g = g
+        self.pos = (GALVO_CENTRE, GALVO_CENTRE)
+        self.out: list[Entry] = []
+
+    def jump(self, p: tuple[int, int]) -> None:
+        self.out.append(Entry(ListOp.JUMP_TO, p[0], p[1], 0, distance_word(self.pos, p)))
+        self.pos = p
+
+    def polyline(self, line: Polyline) -> None:
+        to_galvo = self.g.to_galvo
+        self.jump(to_galvo(*line.points[0]))
+        marked = False
+        for x, y in line.points[1:]:
+            p = to_galvo(x, y)
+            if p == self.pos:
+                continue  # a zero-distance MarkTo makes the board mark in pieces
+            self.out.append(Entry(ListOp.MARK_TO, p[0], p[1], 0, distance_word(self.pos, p)))
+            self.pos = p
+            marked = True
+        if not marked:
+            # shorter than one galvo unit: still burn it, as a mark of the smallest distance
+            self.out.append(Entry(ListOp.MARK_TO, self.pos[0], self.pos[1], 0, 1))
+        self.out.append(Entry(ListOp.DELAY_TIME, ticks_10us(END_DELAY_S)))
+
+    def dot(self, dot: Dot) -> None:
+        self.jump(self.g.to_galvo(dot.x, dot.y))
+        ticks = max(1, ticks_10us(dot.dwell_s))
+        while ticks > 0:
+            chunk = min(ticks, MAX_DWELL_TICKS)
+            self.out.append(Entry(ListOp.LASER_ON_POINT, chunk))
+            ticks -= chunk
+
+
+def job_to_entries(job: Job, machine: MachineProfile) -> list[Entry]:
+    """The list for ``job``: ReadyMark, per layer its settings then every pass of its primitives,
+    and a final jump back to the field centre. No EndOfList: :func:`pack_list` adds the fill.
+
+    Points outside the galvo range raise SafetyLimitError (never clipped); the machine's power,
+    speed and field limits are the driver's to check before this is called.
+    """
+    g = Geometry.from_machine(machine)
+    em = _Emitter(g)
+    em.out.append(Entry(ListOp.READY_MARK))
+    for layer in job.layers:
+        _emit_layer(em, layer, machine)
+    em.jump((GALVO_CENTRE, GALVO_CENTRE))
+    return em.out
+
+
+def _emit_layer(em: _Emitter, layer: Layer, machine: MachineProfile) -> None:
+    if not layer.primitives:
+        return
+    if layer.params.passes < 1:
+        raise JobError(f"layer '{layer.name}': passes must be ≥ 1")
+    em.out.extend(layer_settings(layer.params, machine, em.g))
+    for _ in range(layer.params.passes):
+        for prim in layer.primitives:
+            if isinstance(prim, Dot):
+                em.dot(prim)
+            else:
+                em.polyline(prim)
+
+
+def frame_entries(job: Job, machine: MachineProfile, repeats: int) -> list[Entry]:
+    """A red-pointer trace of the job's bounding box, ``repeats`` times round, ending at its first
+    corner: ReadyMark, JumpSpeed (the machine's red-pointer speed), JumpDelay and JumpTo entries
+    only — nothing that can fire the source. The driver sets the red-pointer output bit.
+    """
+    if repeats < 1:
+        raise ValueError("repeats must be ≥ 1")
+    box = job.bounds()
+    if box is None:
+        raise JobError("nothing to frame: the job has no marked points")
+    g = Geometry.from_machine(machine)
+    x0, y0, x1, y1 = box
+    corners = [g.to_galvo(x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
+    red_speed = float(machine.options.get("red_pointer_speed_mm_s", 3000.0))
+    em = _Emitter(g)
+    em.out += [
+        Entry(ListOp.READY_MARK),
+        Entry(ListOp.JUMP_SPEED, speed_word(red_speed, g)),
+        Entry(ListOp.JUMP_DELAY, 1),
+    ]
+    for _ in range(repeats):
+        for p in corners:
+            em.jump(p)
+    em.jump(corners[0])
+    return em.out
+
+
+# --- entries → burn -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StrokeSettings:
+    """What a stroke was burned with. ``power_pct`` None = no MarkCurrent seen (source default)."""
+
+    power_pct: float | None
+    speed_mm_s: float
+    frequency_khz: float
+    dwell_s: float = 0.0  # LaserOnPoint time, dots only
+
+
+@dataclass
+class DecodedBurn:
+    """Strokes (mm, field frame) that fired, each with its settings; a dot is a one-point stroke."""
+
+    strokes: list[list[tuple[float, float]]] = field(default_factory=list)
+    settings: list[StrokeSettings] = field(default_factory=list)
+    #: how long the list runs, from its speeds, delays and lengths
+    duration_s: float = 0.0
+    #: True when an EndOfList entry was reached
+    ended: bool = False
+
+    def burned_length_mm(self) -> float:
+        return sum(math.dist(s[i], s[i + 1]) for s in self.strokes for i in range(len(s) - 1))
+
+
+class ListExecutor:
+    """Steps through list entries as the board does: position, settings, MO state, elapsed time,
+    and the strokes that fired. The simulated board feeds it one entry at a time; with the whole
+    list at once, :func:`decode_entries` does the same.
+
+    Emission happens on MarkTo / LaserOnPoint when the laser is enabled, the master oscillator is
+    open (single Fiber_SetMo or list FiberOpenMO) and the power is above zero — or was never set,
+    since the source then fires at whatever current it holds.
+    """
+
+    def __init__(self, g: Geometry, *, mo_open: bool = True, laser_enabled: bool = True) -> None:
+        self.g = g
+        self.burn = DecodedBurn()
+        self.mo_open = mo_open
+        self.laser_enabled = laser_enabled
+        self.pos = (GALVO_CENTRE, GALVO_CENTRE)
+        self.power_word: int | None = None
+        self.mark_speed = 0
+        self.jump_speed = 0
+        self.qswitch = 0
+        self.jump_delay_ticks = 0
+        self.polygon_delay_ticks = 0
+        self.laser_on_delay_s = 0.0
+        self.laser_off_delay_s = 0.0
+        self.output_port: int | None = None  # last list WritePort
+        self._open: list[tuple[float, float]] | None = None
+        self._open_settings: StrokeSettings | None = None
+
+    def emitting_now(self) -> bool:
+        return (
+            self.laser_enabled
+            and self.mo_open
+            and (self.power_word is None or self.power_word > 0)
+        )
+
+    def new_burn(self) -> None:
+        """Start a fresh burn record (a new ExecuteList); settings and position carry over."""
+        self._close()
+        self.burn = DecodedBurn()
+
+    @property
+    def stroke_open(self) -> bool:
+        """True while a marked path is being drawn (the last entry fired and nothing broke it)."""
+        return self._open is not None
+
+    def _settings(self, dwell_s: float = 0.0) -> StrokeSettings:
+        return StrokeSettings(
+            power_pct=None if self.power_word is None else power_pct(self.power_word),
+            speed_mm_s=speed_mm_s(self.mark_speed, self.g),
+            frequency_khz=frequency_khz(self.qswitch),
+            dwell_s=dwell_s,
+        )
+
+    def _close(self) -> None:
+        if self._open is not None and self._open_settings is not None:
+            self.burn.strokes.append(self._open)
+            self.burn.settings.append(self._open_settings)
+        self._open = None
+        self._open_settings = None
+
+    def finish(self) -> DecodedBurn:
+        """Close the stroke in progress and return the burn so far."""
+        self._close()
+        return self.burn
+
+    def step(self, e: Entry) -> float:
+        """Execute one entry; return its duration in seconds. EndOfList sets ``burn.ended``."""
+        op = e.op
+        seconds = 0.0
+        if op == ListOp.JUMP_TO:
+            self._close()
+            dist = math.hypot(e.w1 - self.pos[0], e.w2 - self.pos[1])
+            seconds = _travel_s(dist, self.jump_speed) + self.jump_delay_ticks * 1e-5
+            self.pos = (e.w1, e.w2)
+        elif op == ListOp.MARK_TO:
+            dist = math.hypot(e.w1 - self.pos[0], e.w2 - self.pos[1])
+            seconds = _travel_s(dist, self.mark_speed) + self.polygon_delay_ticks * 1e-5
+            if self.emitting_now():
+                here = self.g.to_mm(*self.pos)
+                settings = self._settings()
+                if self._open is None or self._open_settings != settings:
+                    self._close()
+                    self._open, self._open_settings = [here], settings
+                    seconds += max(0.0, self.laser_on_delay_s)
+                self._open.append(self.g.to_mm(e.w1, e.w2))
+            else:
+                self._close()
+            self.pos = (e.w1, e.w2)
+        elif op == ListOp.LASER_ON_POINT:
+            seconds = e.w1 * 1e-5
+            self._close()
+            if self.emitting_now():
+                burn = self.burn
+                here = self.g.to_mm(*self.pos)
+                last = burn.strokes[-1] if burn.strokes else None
+                if last is not None and len(last) == 1 and last[0] == here:
+                    prev = burn.settings[-1]  # one dot split over several entries
+                    burn.settings[-1] = StrokeSettings(
+                        prev.power_pct, prev.speed_mm_s, prev.frequency_khz, prev.dwell_s + seconds
+                    )
+                else:
+                    burn.strokes.append([here])
+                    burn.settings.append(self._settings(seconds))
+        elif op == ListOp.DELAY_TIME:
+            seconds = e.w1 * 1e-5
+        elif op == ListOp.JUMP_SPEED:
+            self.jump_speed = e.w1
+        elif op == ListOp.MARK_SPEED:
+            self.mark_speed = e.w1
+        elif op == ListOp.MARK_CURRENT:
+            self._close()
+            self.power_word = e.w1
+        elif op == ListOp.Q_SWITCH_PERIOD:
+            self._close()
+            self.qswitch = e.w1
+        elif op == ListOp.LASER_ON_DELAY:
+            self.laser_on_delay_s = delay_seconds(e.w1, e.w2)
+        elif op == ListOp.LASER_OFF_DELAY:
+            self.laser_off_delay_s = delay_seconds(e.w1, e.w2)
+        elif op == ListOp.POLYGON_DELAY:
+            self.polygon_delay_ticks = e.w1
+        elif op == ListOp.JUMP_DELAY:
+            self.jump_delay_ticks = e.w1
+        elif op == ListOp.FIBER_OPEN_MO:
+            self._close()
+            self.mo_open = bool(e.w1)
+        elif op == ListOp.WRITE_PORT:
+            self.output_port = e.w1
+        elif op == ListOp.END_OF_LIST:
+            self._close()
+            self.burn.ended = True
+        self.burn.duration_s += seconds
+        return seconds
+
+
+def _travel_s(dist_units: float, speed_word_: int) -> float:
+    # speed words are galvo units per millisecond; an unset speed is taken as the slowest
+    return dist_units / max(1, speed_word_) * 1e-3
+
+
+def decode_entries(
+    entries: Iterable[Entry], geometry: Geometry, *, mo_open: bool = True
+) -> DecodedBurn:
+    """What a list burns, up to its first EndOfList, with the laser enabled and the master
+    oscillator open at the start unless ``mo_open`` is False (list FiberOpenMO entries count)."""
+    ex = ListExecutor(geometry, mo_open=mo_open)
+    for e in entries:
+        ex.step(e)
+        if ex.burn.ended:
+            break
+    return ex.finish()
+
+
+def dump_entries(entries: Iterable[Entry], geometry: Geometry) -> str:
+    """Readable text, one entry a line; positions annotated in field millimetres."""
+    lines = []
+    for e in entries:
+        text = e.describe()
+        if e.op in (ListOp.JUMP_TO, ListOp.MARK_TO):
+            x, y = geometry.to_mm(e.w1, e.w2)
+            text += f"  ; ({x:.3f}, {y:.3f}) mm"
+        lines.append(text)
+    return "\n".join(lines) + "\n"

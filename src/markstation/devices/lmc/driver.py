@@ -1,0 +1,563 @@
+"""The LMC (BJJCZ) galvo board driver: the protocol conversation on top of codec and transport.
+
+What goes over the wire is built by :mod:`markstation.devices.lmc.codec` (pure); bytes move through
+:mod:`markstation.devices.lmc.transport` (pyusb on libusb, or the simulated board's backend for
+``sim://lmc`` — the same code path). This module decides what to send when:
+
+* open: find + claim the board, the vendor init sequence, the lens correction table;
+* run: arm (laser-enable output bit, master oscillator open), stream list packets only when the
+  board reports READY, start the list once, poll until the board itself reports READY and not
+  BUSY, disarm, read the board's mark time;
+* abort (any thread): stop execution, close the oscillator, clear the list, drop the enable bit;
+* frame: red pointer on, oscillator closed, jump-only lists traced until told to stop.
+
+``may_have_emitted`` on every error is False only while nothing that could fire has been sent in
+this run (before the enable bit / Fiber_SetMo(1)); from then on it is True.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from markstation.devices.base import DeviceInfo, Driver, Inputs, RunListener, RunResult
+from markstation.devices.lmc import codec
+from markstation.devices.lmc.codec import Cmd, Entry, Reply
+from markstation.devices.lmc.correction import CorrectionTable, read_cor_file
+from markstation.devices.lmc.transport import (
+    LmcTransport,
+    find_boards,
+    libusb_backend,
+    usb_serial,
+)
+from markstation.devices.url import DeviceURL, parse_int_option
+from markstation.errors import (
+    Aborted,
+    ConfigError,
+    DeviceError,
+    DeviceTimeout,
+    InterlockOpen,
+)
+from markstation.job.ir import Job
+from markstation.profiles import MachineProfile
+
+log = logging.getLogger(__name__)
+
+MODEL = "LMC (BJJCZ)"
+USB_KEYS = ("serial", "index")
+#: options of sim://lmc the simulated board understands, plus index to pick one of several
+SIM_KEYS = ("serial", "timing", "ledger", "capture", "fault", "boards", "index")
+
+#: GetMarkTime counts in 10 µs ticks (one-capture inference, see firmware_notes/lmc.md)
+MARK_TIME_TICK_S = 10e-6
+#: the board needs a moment after the init sequence before it takes lists (open drivers: 50 ms)
+SETTLE_AFTER_INIT_S = 0.05
+#: a run that takes this much longer than estimated is declared hung
+WATCHDOG_FACTOR = 4.0
+WATCHDOG_MARGIN_S = 60.0
+#: how long the board may stay not-READY before a packet is declared refused
+READY_TIMEOUT_S = 30.0
+
+
+def _bit(n: int) -> int:
+    return 1 << n if n >= 0 else 0
+
+
+def _correction_path(machine: MachineProfile) -> Path | None:
+    raw = str(machine.options.get("correction_file", "") or "")
+    if not raw:
+        return None
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else machine.path.parent / path
+
+
+def rough_estimate_s(job: Job) -> float:
+    """A lower-bound duration from lengths, speeds, dwell and delays (for the watchdog/progress)."""
+    total = 0.0
+    for layer in job.layers:
+        p = layer.params
+        one = 0.0
+        for prim in layer.primitives:
+            one += prim.length() / p.speed_mm_s
+            one += getattr(prim, "dwell_s", 0.0)
+            one += p.jump_delay_s + max(0.0, p.laser_on_delay_s) + max(0.0, p.laser_off_delay_s)
+        jump = Job(layers=(layer,)).jump_length() / p.jump_speed_mm_s
+        total += (one + jump) * p.passes
+    return total
+
+
+class LmcDriver(Driver):
+    """A BJJCZ LMC board on USB (``usb://lmc[?serial=S|index=N]``) or simulated (``sim://lmc?…``)."""
+
+    protocol = "lmc"
+
+    def __init__(
+        self,
+        url: str,
+        machine: MachineProfile,
+        *,
+        backend: Any = None,
+        simulator: Any = None,
+        serial: str | None = None,
+        index: int | None = None,
+    ) -> None:
+        super().__init__(url, machine)
+        opts = machine.options
+        self._backend = backend
+        #: the simulated board (tests press its pedal, open its interlock); None on real USB
+        self.simulator = simulator
+        self._serial = serial
+        self._index = index
+        self._timeout_s = float(opts.get("usb_timeout_s", 0.1))
+        self._retries = int(opts.get("usb_retries", 5))
+        self._poll_s = float(opts.get("poll_interval_s", 0.01))
+        self._laser_bit = _bit(int(opts.get("laser_enable_bit", 0)))
+        self._pointer_bit = _bit(int(opts.get("red_pointer_bit", 8)))
+        self._pedal_bit = _bit(int(opts.get("pedal_bit", 15)))
+        self._pedal_low = bool(opts.get("pedal_active_low", True))
+        self._interlock_bit = _bit(int(opts.get("interlock_bit", -1)))
+        self._interlock_low = bool(opts.get("interlock_active_low", True))
+        cor = _correction_path(machine)
+        # read (and refuse) a bad table now, before the board is touched
+        self._correction: CorrectionTable | None = read_cor_file(cor) if cor else None
+        if self._correction is not None:
+            self._warn_field_mismatch(self._correction)
+        self._transport: LmcTransport | None = None
+        #: shadow of the 16 output bits (the board only takes them all at once)
+        self._ports = 0
+        #: set just before the first byte of this run that could fire
+        self._armed = False
+        self._usb_serial = ""
+
+    # --- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def from_url(cls, url: DeviceURL, machine: MachineProfile) -> LmcDriver:
+        if url.scheme == "usb":
+            opts = url.check_keys(USB_KEYS)
+            if "serial" in opts and "index" in opts:
+                raise ConfigError(f"device URL '{url.raw}': give serial= or index=, not both")
+            index = parse_int_option(url, "index", opts["index"]) if "index" in opts else None
+            return cls(url.raw, machine, serial=opts.get("serial") or None, index=index)
+        if url.scheme == "sim":
+            opts = url.check_keys(SIM_KEYS)
+            index = parse_int_option(url, "index", opts.pop("index")) if "index" in opts else None
+            from markstation.devices.sim.lmc_backend import make_sim_backend
+
+            backend, board = make_sim_backend(opts, machine)
+            return cls(url.raw, machine, backend=backend, simulator=board, index=index)
+        raise ConfigError(f"device URL '{url.raw}': the LMC driver takes usb://lmc or sim://lmc")
+
+    def _warn_field_mismatch(self, table: CorrectionTable) -> None:
+        field = self.machine.field_width_mm
+        if abs(table.field_mm - field) > 0.02 * field:
+            log.warning(
+                "%s: calibrated for a %.1f mm field, machine '%s' says %.1f mm; marks will be "
+                "scaled by the machine's field",
+                table.source,
+                table.field_mm,
+                self.machine.name,
+                field,
+            )
+
+    # --- low level -------------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> LmcTransport:
+        if self._transport is None:
+            raise DeviceError(f"{self.url}: the device is not open", may_have_emitted=False)
+        return self._transport
+
+    def _cmd(self, op: int, *words: int, retry: bool = True, reply: bool = True) -> Reply | None:
+        payload = Entry(op, *words).encode()
+        raw = self.transport.command(payload, reply=reply, retry=retry)
+        return Reply.decode(raw) if raw is not None else None
+
+    def _ask(self, op: int, *words: int, retry: bool = True) -> Reply:
+        answer = self._cmd(op, *words, retry=retry)
+        assert answer is not None
+        return answer
+
+    def _run_cmd(self, op: int, *words: int, retry: bool = True) -> Reply:
+        """A command of the run thread: refused once an abort was asked (checked under the lock)."""
+        with self._lock:
+            self._check_abort()
+            return self._ask(op, *words, retry=retry)
+
+    def _check_abort(self) -> None:
+        if self.abort_requested:
+            raise Aborted(f"{self.url}: aborted on request", may_have_emitted=self._armed)
+
+    def _write_ports(self, value: int) -> None:
+        self._ports = value & 0xFFFF
+        self._ask(Cmd.WRITE_PORT, self._ports)
+
+    @contextmanager
+    def _emission_context(self) -> Iterator[None]:
+        """Stamp every DeviceError leaving the block with what this run may have fired."""
+        try:
+            yield
+        except DeviceError as exc:
+            exc.may_have_emitted = self._armed
+            raise
+
+    # --- life cycle -----------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        backend = self._backend if self._backend is not None else libusb_backend()
+        self._transport = LmcTransport.open(
+            backend,
+            where=self.url,
+            serial=self._serial,
+            index=self._index,
+            timeout_s=self._timeout_s,
+            retries=self._retries,
+        )
+        self._usb_serial = usb_serial(self._transport.device)
+        self._armed = False
+        try:
+            with self._emission_context():
+                self._init_sequence()
+        except BaseException:
+            self._transport.close()
+            self._transport = None
+            raise
+
+    def _init_sequence(self) -> None:
+        # the vendor program's order (fact sheet §7); every reply is read, so a dead board shows now
+        self._ask(Cmd.GET_SERIAL_NO)
+        self._ask(Cmd.GET_VERSION, 1)
+        self._ask(Cmd.FIBER_GET_ST_MO_AP)
+        self._ask(Cmd.RESET)
+        self._upload_correction()
+        self._ask(Cmd.ENABLE_LASER)
+        self._ask(Cmd.SET_CONTROL_MODE, 0)
+        self._ask(Cmd.SET_LASER_MODE, 1)
+        self._ask(Cmd.SET_DELAY_MODE, 1)
+        self._ask(Cmd.SET_TIMING, 1)
+        self._ask(Cmd.SET_STANDBY, 2000, 20)
+        self._ask(Cmd.SET_FIRST_PULSE_KILLER, 200)
+        self._ask(Cmd.SET_PWM_HALF_PERIOD, 125)
+        self._ask(Cmd.SET_PWM_PULSE_WIDTH, 125)
+        self._ask(Cmd.FIBER_SET_MO, 0)
+        self._ask(Cmd.GET_VERSION, 0)
+        self._ask(Cmd.SET_FPK_PARAM_2, 0x0FFB, 1, 0x0199, 0x0064)
+        self._ask(Cmd.SET_FLY_RES, 0, 0x63, 0x3E8, 0x19)
+        self._write_ports(0)
+        self._ask(Cmd.ENABLE_Z)
+        self._ask(Cmd.WRITE_ANALOG_PORT_1, 0x07FF)
+        self._ask(Cmd.ENABLE_Z)
+        time.sleep(SETTLE_AFTER_INIT_S)
+
+    def _upload_correction(self) -> None:
+        table = self._correction
+        if table is None:
+            self._ask(Cmd.WRITE_COR_TABLE, 0)
+            return
+        words = table.board_words()
+        attempts = 1 + self._retries
+        for attempt in range(1, attempts + 1):
+            try:
+                self._ask(Cmd.WRITE_COR_TABLE, 1)
+                # the board answers none of these; a repeated line would shift the whole table,
+                # so a failure restarts the upload from WriteCorTable(1) instead of retrying a line
+                for i, (dx, dy) in enumerate(words):
+                    self._cmd(
+                        Cmd.WRITE_COR_LINE, dx, dy, 0 if i == 0 else 1, retry=False, reply=False
+                    )
+                return
+            except DeviceTimeout:
+                if attempt == attempts:
+                    raise
+                log.warning("%s: correction upload timed out, restarting it", self.url)
+
+    def _close(self) -> None:
+        transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
+
+    # --- identity and inputs ----------------------------------------------------------------------
+
+    def _info(self) -> DeviceInfo:
+        with self._emission_context():
+            sn = self._ask(Cmd.GET_SERIAL_NO)
+            ver = self._ask(Cmd.GET_VERSION, 0)
+        board_serial = f"{sn.r1:04X}{sn.r2:04X}"
+        table = self._correction
+        extra = {
+            "board_serial": board_serial,
+            "usb_serial": self._usb_serial or "-",
+            "correction": (
+                f"{table.source} (v{table.version}, {table.field_mm:.1f} mm field)"
+                if table
+                else "off"
+            ),
+        }
+        return DeviceInfo(
+            url=self.url,
+            protocol=self.protocol,
+            model=MODEL,
+            firmware=f"{ver.r1:04X}.{ver.r2:04X}",
+            serial=self._usb_serial or board_serial,
+            simulated=self.simulator is not None,
+            extra=extra,
+        )
+
+    def _inputs_from(self, raw: int) -> Inputs:
+        pedal_high = bool(raw & self._pedal_bit)
+        interlock: bool | None = None
+        if self._interlock_bit:
+            high = bool(raw & self._interlock_bit)
+            interlock = (not high) if self._interlock_low else high
+        return Inputs(
+            raw=raw,
+            pedal_pressed=(not pedal_high) if self._pedal_low else pedal_high,
+            interlock_closed=interlock,
+        )
+
+    def _read_inputs(self) -> Inputs:
+        with self._emission_context():
+            return self._inputs_from(self._ask(Cmd.READ_PORT).r1)
+
+    # --- run ----------------------------------------------------------------------------------------
+
+    def _poll(self) -> tuple[Reply, Inputs]:
+        reply = self._run_cmd(Cmd.READ_PORT)
+        return reply, self._inputs_from(reply.r1)
+
+    def _check_interlock(self, inputs: Inputs) -> None:
+        if inputs.interlock_closed is False:
+            if self._armed:
+                self._abort()
+            raise InterlockOpen(
+                f"{self.url}: interlock input open"
+                + (" during the run; marking stopped" if self._armed else "; nothing was fired"),
+                may_have_emitted=self._armed,
+            )
+
+    def _wait(
+        self,
+        done: Callable[[Reply], bool],
+        *,
+        limit_s: float,
+        what: str,
+        tick: Callable[[], None],
+        interlock: bool = True,
+    ) -> None:
+        deadline = time.monotonic() + limit_s
+        while True:
+            reply, inputs = self._poll()
+            if interlock:
+                self._check_interlock(inputs)
+            if done(reply):
+                return
+            tick()
+            if time.monotonic() > deadline:
+                raise DeviceTimeout(f"{self.url}: {what} (waited {limit_s:.0f} s)")
+            time.sleep(self._poll_s)
+
+    def _run(self, job: Job, listener: RunListener) -> RunResult:
+        self._armed = False
+        with self._emission_context():
+            return self._run_armed(job, listener)
+
+    def _run_armed(self, job: Job, listener: RunListener) -> RunResult:
+        # everything that can refuse the job happens before a byte goes out
+        entries = codec.job_to_entries(job, self.machine)
+        packets = codec.pack_list(entries)
+        expected_s = self._estimate_s(job)
+        started = time.monotonic()
+
+        def progress(sent: int) -> None:
+            elapsed = time.monotonic() - started
+            by_time = elapsed / expected_s if expected_s > 0 else 0.0
+            by_packets = (sent - 2) / len(packets) if sent > 2 else 0.0
+            listener.on_progress(min(0.99, max(by_time, by_packets)), elapsed)
+
+        _, inputs = self._poll()
+        self._check_interlock(inputs)
+        self._run_cmd(Cmd.RESET_LIST)
+
+        with self._lock:
+            self._check_abort()
+            listener.on_emission_possible()
+            self._armed = True
+            self._write_ports((self._ports | self._laser_bit) & ~self._pointer_bit)
+            self._ask(Cmd.FIBER_SET_MO, 1)
+
+        executing = False
+        for n, packet in enumerate(packets, start=1):
+            self._wait(
+                lambda r: bool(r.ready),
+                limit_s=READY_TIMEOUT_S,
+                what=f"the board did not take list packet {n} of {len(packets)}",
+                tick=functools.partial(progress, n - 1),
+            )
+            with self._lock:
+                self._check_abort()
+                self.transport.write_packet(packet)
+                self._ask(Cmd.SET_END_OF_LIST, 0)
+                if not executing and (n == 2 or n == len(packets)):
+                    self._ask(Cmd.EXECUTE_LIST, retry=False)  # may fire: never repeated blindly
+                    executing = True
+            progress(n)
+
+        limit = expected_s * WATCHDOG_FACTOR + WATCHDOG_MARGIN_S
+        self._wait(
+            lambda r: bool(r.ready) and not r.busy,
+            limit_s=limit,
+            what="the board did not report the list finished",
+            tick=lambda: progress(len(packets)),
+        )
+        with self._lock:
+            self._ask(Cmd.FIBER_SET_MO, 0)
+            self._write_ports(self._ports & ~self._laser_bit)
+            mark_time = self._ask(Cmd.GET_MARK_TIME, 3)
+        elapsed = time.monotonic() - started
+        listener.on_progress(1.0, elapsed)
+        ticks = mark_time.r1 + (mark_time.r2 << 16)
+        return RunResult(
+            complete=True,
+            elapsed_s=elapsed,
+            device_mark_time_s=ticks * MARK_TIME_TICK_S,
+            detail={"packets": len(packets), "entries": len(entries), "estimate_s": expected_s},
+        )
+
+    def _estimate_s(self, job: Job) -> float:
+        try:
+            from markstation.job.estimate import estimate
+        except ImportError:
+            return rough_estimate_s(job)
+        try:
+            return float(estimate(job).total_s)
+        except Exception:  # the estimate is a convenience; never let it stop a run
+            log.debug("estimate failed; using the rough one", exc_info=True)
+            return rough_estimate_s(job)
+
+    # --- abort and emission off ----------------------------------------------------------------------
+
+    def _abort(self) -> None:
+        if self._transport is None:
+            return
+        with self._lock:
+            off = self._ports & ~self._laser_bit & ~self._pointer_bit
+            steps: Sequence[tuple[int, tuple[int, ...]]] = (
+                (Cmd.STOP_EXECUTE, ()),
+                (Cmd.FIBER_SET_MO, (0,)),
+                (Cmd.RESET_LIST, ()),
+                (Cmd.WRITE_PORT, (off,)),
+            )
+            for op, words in steps:
+                try:
+                    self._ask(op, *words)
+                except DeviceError as exc:
+                    log.warning("%s: abort step %s failed: %s", self.url, Cmd(op).name, exc)
+            self._ports = off
+
+    def _emission_off(self) -> None:
+        if self._transport is None:
+            return
+        with self._lock:
+            for op, words in (
+                (Cmd.FIBER_SET_MO, (0,)),
+                (Cmd.WRITE_PORT, (self._ports & ~self._laser_bit,)),
+            ):
+                try:
+                    self._ask(op, *words)
+                except DeviceError as exc:
+                    log.warning("%s: could not confirm %s: %s", self.url, Cmd(op).name, exc)
+            self._ports &= ~self._laser_bit
+
+    # --- frame ---------------------------------------------------------------------------------------
+
+    def _frame(self, job: Job, stop: Callable[[], bool]) -> int:
+        """One list per trace; ``stop()`` is consulted once after each complete trace."""
+        self._armed = False
+        packets = codec.pack_list(codec.frame_entries(job, self.machine, 1))
+        traces = 0
+        with self._emission_context():
+            with self._lock:
+                self._ask(Cmd.FIBER_SET_MO, 0)
+                self._write_ports((self._ports | self._pointer_bit) & ~self._laser_bit)
+            try:
+                while True:
+                    self._run_cmd(Cmd.RESET_LIST)
+                    self._trace_once(packets)
+                    traces += 1
+                    if stop():
+                        return traces
+            finally:
+                with self._lock:
+                    for op, words in (
+                        (Cmd.STOP_EXECUTE, ()),
+                        (Cmd.WRITE_PORT, (self._ports & ~self._pointer_bit,)),
+                        (Cmd.RESET_LIST, ()),
+                    ):
+                        try:
+                            self._ask(op, *words)
+                        except DeviceError as exc:
+                            log.warning("%s: ending the trace: %s", self.url, exc)
+                    self._ports &= ~self._pointer_bit
+
+    def _trace_once(self, packets: Sequence[bytes]) -> None:
+        started = False
+        for n, packet in enumerate(packets, start=1):
+            self._wait(
+                lambda r: bool(r.ready),
+                limit_s=READY_TIMEOUT_S,
+                what="the board did not take the trace",
+                tick=lambda: None,
+                interlock=False,  # the pointer cannot burn; framing with the door open is normal
+            )
+            with self._lock:
+                self._check_abort()
+                self.transport.write_packet(packet)
+                self._ask(Cmd.SET_END_OF_LIST, 0)
+                if not started and (n == 2 or n == len(packets)):
+                    self._ask(Cmd.EXECUTE_LIST, retry=False)
+                    started = True
+        self._wait(
+            lambda r: bool(r.ready) and not r.busy,
+            limit_s=READY_TIMEOUT_S + 10.0 * len(packets),
+            what="the board did not finish the trace",
+            tick=lambda: None,
+            interlock=False,
+        )
+
+
+# --- discovery ---------------------------------------------------------------------------------------
+
+
+def discover() -> list[DeviceInfo]:
+    """Real LMC boards on USB (none when libusb or a USB bus is missing), then the simulators."""
+    found: list[DeviceInfo] = []
+    try:
+        boards = find_boards(libusb_backend(), where="usb://lmc")
+    except DeviceError as exc:
+        log.info("no USB scan: %s", exc)
+        boards = []
+    for i, dev in enumerate(boards):
+        serial = usb_serial(dev)
+        url = f"usb://lmc?serial={serial}" if serial else f"usb://lmc?index={i}"
+        found.append(
+            DeviceInfo(
+                url=url,
+                protocol="lmc",
+                model=MODEL,
+                firmware="",
+                serial=serial,
+                simulated=False,
+                extra={"bus": f"{getattr(dev, 'bus', '?')}.{getattr(dev, 'address', '?')}"},
+            )
+        )
+    found.append(DeviceInfo("sim://lmc", "lmc", f"{MODEL} simulated", "", "", True))
+    found.append(DeviceInfo("sim://grbl", "grbl", "GRBL 1.1 simulated", "", "", True))
+    return found
+
+
+__all__ = ["MODEL", "LmcDriver", "discover", "rough_estimate_s"]

@@ -1,0 +1,622 @@
+"""A simulated BJJCZ LMC board: what the host sees over USB, and what it would have burned.
+
+The model is at the level of transfers: :meth:`LmcBoard.command` takes a 12-byte single command
+and returns its 8-byte reply (or None for WriteCorLine), :meth:`LmcBoard.packet` takes a 3072-byte
+list packet. :mod:`markstation.devices.sim.lmc_backend` puts it under pyusb; :func:`replay` feeds
+it a capture directly.
+
+What is modelled (from ``shared/reference/lmc_protocol.md`` and the ThreeOvals capture):
+
+- status word (reply r3): 0x0200 always (set in every captured reply), READY 0x20 when the list
+  buffer has room and no packet is being taken in, BUSY 0x04 while a list executes;
+- READY drops after each packet while the board takes it in: for ``ingest_s`` of clock time
+  (realtime / F), or for the next reply only (instant);
+- ExecuteList runs the buffered list; more packets may follow while it runs; it ends at the first
+  EndOfList entry (then READY set, BUSY clear); StopExecute aborts; ResetList clears;
+- the list runs for the time its speeds, delays and lengths give (timing ``realtime``), F times
+  faster (``F``), or completes at the next host transfer (``instant``);
+- r1/r2 of non-query commands repeat the last query's answer, as the real board does;
+- outputs (WritePort, list WritePort; red pointer bit), inputs for ReadPort (idle 0xFFFA, pedal and
+  interlock bits from the machine profile, settable by tests), laser enable, master oscillator;
+- emission only while a MarkTo / LaserOnPoint executes with the laser enabled, the master
+  oscillator open and power above zero (or never set): a list of JumpTo alone never burns;
+- the burn record (strokes in mm with their settings), a PNG of it, and the simulator ledger
+  (``start`` before the first emission of a list, ``end`` when it finishes or is stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from markstation.devices.lmc.codec import (
+    ENTRY_BYTES,
+    PACKET_BYTES,
+    STATUS_BUSY,
+    STATUS_READY,
+    Cmd,
+    DecodedBurn,
+    Entry,
+    Geometry,
+    ListExecutor,
+    ListOp,
+    Reply,
+    StrokeSettings,
+    unpack_packet,
+)
+from markstation.devices.sim.ledger import Ledger
+from markstation.devices.sim.timing import INSTANT
+from markstation.errors import DeviceProtocolError
+from markstation.profiles import MachineProfile
+
+log = logging.getLogger(__name__)
+
+#: set in every reply of the captured board (meaning unknown)
+STATUS_BASE = 0x0200
+#: set while a list is paused by StopList (MeerK40t's reading of GetListStatus)
+STATUS_PAUSED = 0x08
+#: ReadPort with nothing pressed on the captured board
+IDLE_INPUTS = 0xFFFA
+#: answers of Bryce's LMCV4-FIBER-M in the captures
+VERSION_WORDS = (0x4C02, 0x0009)
+ST_MO_AP_WORD = 0x0241
+#: how long the board takes in one list packet (READY low meanwhile): between 0.95 and 0.99 ms
+#: in the ThreeOvals capture
+INGEST_S = 0.00097
+#: packets the list buffer holds before READY stays low (the real size is not known)
+BUFFER_PACKETS = 8
+#: cap on the recorded red-pointer path, so an endless frame loop cannot eat memory
+POINTER_PATH_MAX = 100_000
+
+#: single commands whose r1/r2 carry an answer (the others repeat the last answer)
+_QUERIES = frozenset(
+    {
+        Cmd.GET_VERSION,
+        Cmd.GET_SERIAL_NO,
+        Cmd.GET_POSITION_XY,
+        Cmd.READ_PORT,
+        Cmd.FIBER_GET_ST_MO_AP,
+        Cmd.GET_MARK_TIME,
+        Cmd.GET_LIST_STATUS,
+        Cmd.GET_MARK_COUNT,
+        Cmd.GET_FLY_WAIT_COUNT,
+        Cmd.GET_AXIS_POS,
+        Cmd.GET_USER_DATA,
+        Cmd.GET_FLY_PULSE_COUNT,
+        Cmd.GET_FLY_SPEED,
+        Cmd.FIBER_GET_CONFIG_EXTEND,
+        Cmd.IS_LITE_VERSION,
+    }
+)
+
+
+def serial_words(serial: str) -> tuple[int, int]:
+    """GetSerialNo's two words for a simulated serial string (stable, different per serial)."""
+    crc = zlib.crc32(serial.encode())
+    return (crc & 0xFFFF, crc >> 16)
+
+
+@dataclass
+class RunRecord:
+    """One ExecuteList: what it burned and how it ended."""
+
+    burn: DecodedBurn
+    complete: bool = False
+    stopped: bool = False
+    ledger_job: int | None = None
+
+    @property
+    def strokes(self) -> list[list[tuple[float, float]]]:
+        return self.burn.strokes
+
+
+@dataclass
+class ManualClock:
+    """A clock the caller sets (replay uses the capture's timestamps; tests step it)."""
+
+    t: float = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass
+class _Run:
+    record: RunRecord
+    anchor_wall: float
+    anchor_sim: float = 0.0
+    sim_s: float = 0.0
+    starved: bool = False
+    paused: bool = False
+
+
+class LmcBoard:
+    """One simulated board. Thread-safe; every public method takes the board's lock."""
+
+    def __init__(
+        self,
+        machine: MachineProfile | None = None,
+        *,
+        serial: str = "SIM0001",
+        speed: float = INSTANT,
+        clock: Callable[[], float] = time.monotonic,
+        ledger: Ledger | None = None,
+        geometry: Geometry | None = None,
+        laser_enabled: bool = True,
+        buffer_packets: int = BUFFER_PACKETS,
+        ingest_s: float = INGEST_S,
+    ) -> None:
+        if geometry is None:
+            geometry = Geometry.from_machine(machine) if machine else Geometry(65535 / 110.0)
+        opts = machine.options if machine else {}
+        self.geometry = geometry
+        self.serial = serial
+        self.speed = speed
+        self.clock = clock
+        self.ledger = ledger
+        self.buffer_packets = buffer_packets
+        self.ingest_s = ingest_s
+        self.pointer_bit = _bit(int(opts.get("red_pointer_bit", 8)))
+        self.pedal_mask = _bit(int(opts.get("pedal_bit", 15)))
+        self.pedal_active_low = bool(opts.get("pedal_active_low", True))
+        self.interlock_mask = _bit(int(opts.get("interlock_bit", -1)))
+        self.interlock_active_low = bool(opts.get("interlock_active_low", True))
+        self._lock = threading.RLock()
+        self._initial_laser_enabled = laser_enabled
+        #: everything the host got wrong (packet while not READY, list without ReadyMark, …)
+        self.violations: list[str] = []
+        #: every ExecuteList, oldest first
+        self.runs: list[RunRecord] = []
+        #: red-pointer trace: field mm of every jump executed with the pointer bit on
+        self.pointer_path: list[tuple[float, float]] = []
+        self.commands = 0
+        self.packets_received = 0
+        self.correction_lines = 0
+        self._pedal_pressed = False
+        self._interlock_open = False
+        self._power_on()
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def _power_on(self) -> None:
+        self.executor = ListExecutor(
+            self.geometry, mo_open=False, laser_enabled=self._initial_laser_enabled
+        )
+        self.buffer: deque[Entry] = deque()
+        self.outputs = 0
+        self.correction_enabled = False
+        self._run: _Run | None = None
+        self._stale = (0, 0)
+        self._ingest_until = -math.inf
+        self._ingest_replies = 0
+        self._mark_ticks = 0
+        self.control_mode = 0
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._run is not None
+
+    @property
+    def mo_open(self) -> bool:
+        return self.executor.mo_open
+
+    @property
+    def laser_enabled(self) -> bool:
+        return self.executor.laser_enabled
+
+    @property
+    def red_pointer_on(self) -> bool:
+        return bool(self.pointer_bit and self.outputs & self.pointer_bit)
+
+    @property
+    def emitting(self) -> bool:
+        """True while the last executed entry fired the source and the list is still running."""
+        with self._lock:
+            run = self._run
+            return (
+                run is not None
+                and not run.paused
+                and self.executor.stroke_open
+                and self.executor.emitting_now()
+            )
+
+    @property
+    def position_mm(self) -> tuple[float, float]:
+        return self.geometry.to_mm(*self.executor.pos)
+
+    def burned_strokes(self) -> list[list[tuple[float, float]]]:
+        """Every stroke of every run so far (mm, field frame)."""
+        with self._lock:
+            return [s for r in self.runs for s in r.burn.strokes]
+
+    def burned_settings(self) -> list[StrokeSettings]:
+        with self._lock:
+            return [s for r in self.runs for s in r.burn.settings]
+
+    def inputs(self) -> int:
+        """The 16 input bits ReadPort answers."""
+        with self._lock:
+            value = IDLE_INPUTS
+            value = _set_level(value, self.pedal_mask, self._pedal_pressed, self.pedal_active_low)
+            # "active" for the interlock is the closed (safe) state
+            value = _set_level(
+                value, self.interlock_mask, not self._interlock_open, self.interlock_active_low
+            )
+            return value
+
+    # --- what tests do to the board ----------------------------------------------------------------
+
+    def press_pedal(self, pressed: bool = True) -> None:
+        with self._lock:
+            self._pedal_pressed = pressed
+
+    def release_pedal(self) -> None:
+        self.press_pedal(False)
+
+    def set_interlock(self, *, open: bool) -> None:
+        with self._lock:
+            if self.interlock_mask == 0 and open:
+                log.warning(
+                    "the machine profile wires no interlock input; opening it changes nothing"
+                )
+            self._interlock_open = open
+
+    def reset(self) -> None:
+        """A board reset (power glitch, watchdog): the running list stops, all state is lost."""
+        with self._lock:
+            self._end_run(complete=False, stopped=True)
+            self._power_on()
+
+    def unplug(self) -> None:
+        """USB gone but the board still powered: it runs out whatever list it holds."""
+        with self._lock:
+            self.run_out()
+
+    def run_out(self) -> None:
+        """Execute everything buffered now, as a board left alone would (ledger ``end`` follows)."""
+        with self._lock:
+            run = self._run
+            if run is None:
+                return
+            run.paused = False
+            self._execute(math.inf)
+            if self._run is not None:  # the list never got its end: it stops where the data stops
+                self._end_run(complete=False, stopped=True)
+
+    # --- host transfers ----------------------------------------------------------------------------
+
+    def status(self) -> int:
+        """The status word as the next reply would carry it (without consuming an ingest reply)."""
+        with self._lock:
+            return self._status(consume=False)
+
+    def _status(self, *, consume: bool) -> int:
+        word = STATUS_BASE
+        ingesting = self._ingest_replies > 0 or self.clock() < self._ingest_until
+        if consume and self._ingest_replies > 0:
+            self._ingest_replies -= 1
+        if not ingesting and len(self.buffer) < self.buffer_packets * 256:
+            word |= STATUS_READY
+        if self._run is not None:
+            word |= STATUS_BUSY
+            if self._run.paused:
+                word |= STATUS_PAUSED
+        return word
+
+    def packet(self, data: bytes) -> None:
+        """A 3072-byte list packet on EP 0x02 (no reply)."""
+        with self._lock:
+            self.advance()
+            entries = unpack_packet(data)  # DeviceProtocolError on a wrong length
+            self.packets_received += 1
+            if not self._status(consume=False) & STATUS_READY:
+                self.violations.append(
+                    f"list packet {self.packets_received} sent while the board was not READY"
+                )
+                if len(self.buffer) >= self.buffer_packets * 256:
+                    log.warning("simulated LMC: list buffer full, packet dropped")
+                    return
+            self.buffer.extend(entries)
+            if math.isinf(self.speed):
+                self._ingest_replies = 1
+            else:
+                self._ingest_until = self.clock() + self.ingest_s / self.speed
+            run = self._run
+            if run is not None and run.starved:
+                run.starved = False
+                run.anchor_wall, run.anchor_sim = self.clock(), run.sim_s
+
+    def command(self, data: bytes) -> bytes | None:
+        """A 12-byte single command on EP 0x02; returns the 8-byte reply (None: no reply)."""
+        if len(data) != ENTRY_BYTES:
+            raise DeviceProtocolError(
+                f"the LMC board takes {ENTRY_BYTES}-byte commands or {PACKET_BYTES}-byte packets, "
+                f"got {len(data)} bytes"
+            )
+        with self._lock:
+            self.commands += 1
+            e = Entry.decode(data)
+            self.advance()  # the board has been running until this moment
+            answer = self._do(e)
+            if e.op == Cmd.WRITE_COR_LINE:
+                return None
+            if answer is not None:
+                self._stale = answer
+            r1, r2 = self._stale
+            return Reply(0, r1, r2, self._status(consume=True)).encode()
+
+    def _do(self, e: Entry) -> tuple[int, int] | None:
+        """Carry out one single command; return (r1, r2) for a query."""
+        op = e.op
+        if op == Cmd.GET_VERSION:
+            return VERSION_WORDS
+        if op == Cmd.GET_SERIAL_NO:
+            return serial_words(self.serial)
+        if op == Cmd.READ_PORT:
+            return (self.inputs(), 0)
+        if op == Cmd.GET_POSITION_XY:
+            return self.executor.pos
+        if op == Cmd.FIBER_GET_ST_MO_AP:
+            return (ST_MO_AP_WORD, 0)
+        if op == Cmd.GET_MARK_TIME:
+            return (self._mark_ticks & 0xFFFF, (self._mark_ticks >> 16) & 0xFFFF)
+        if op in _QUERIES:
+            return (0, 0)
+        if op == Cmd.EXECUTE_LIST:
+            self._start_run()
+        elif op in (Cmd.STOP_EXECUTE, Cmd.RESET_LIST, Cmd.RESET):
+            self._end_run(complete=False, stopped=True)
+            self.buffer.clear()
+        elif op == Cmd.STOP_LIST:
+            if self._run is not None:
+                self._run.paused = True
+        elif op == Cmd.RESTART_LIST:
+            if self._run is not None and self._run.paused:
+                self._run.paused = False
+                self._run.anchor_wall, self._run.anchor_sim = self.clock(), self._run.sim_s
+        elif op == Cmd.WRITE_PORT:
+            self.outputs = e.w1
+        elif op == Cmd.FIBER_SET_MO:
+            self.executor.mo_open = bool(e.w1)
+        elif op == Cmd.ENABLE_LASER:
+            self.executor.laser_enabled = True
+        elif op == Cmd.DISABLE_LASER:
+            self.executor.laser_enabled = False
+        elif op == Cmd.GOTO_XY:
+            self.executor.pos = (e.w1, e.w2)
+        elif op == Cmd.WRITE_COR_TABLE:
+            self.correction_enabled = bool(e.w1)
+            self.correction_lines = 0
+        elif op == Cmd.WRITE_COR_LINE:
+            self.correction_lines += 1
+        elif op == Cmd.SET_CONTROL_MODE:
+            self.control_mode = e.w1
+        return None
+
+    # --- execution ---------------------------------------------------------------------------------
+
+    def _start_run(self) -> None:
+        if self._run is not None:
+            return  # already running: the real board ignores a second start as far as we know
+        if self.buffer and self.buffer[0].op != ListOp.READY_MARK:
+            self.violations.append("list does not begin with ReadyMark (0x8051)")
+        self.executor.new_burn()
+        record = RunRecord(burn=self.executor.burn)
+        self.runs.append(record)
+        self._run = _Run(record=record, anchor_wall=self.clock())
+        self._mark_ticks = 0
+
+    def advance(self) -> None:
+        """Execute the list up to the present moment of the board's clock."""
+        with self._lock:
+            run = self._run
+            if run is None or run.paused:
+                return
+            if math.isinf(self.speed):
+                target = math.inf
+            else:
+                target = run.anchor_sim + (self.clock() - run.anchor_wall) * self.speed
+            self._execute(target)
+
+    def _execute(self, target_sim_s: float) -> None:
+        run = self._run
+        assert run is not None
+        ex = self.executor
+        while run.sim_s < target_sim_s:
+            if not self.buffer:
+                if not run.starved:
+                    run.starved = True
+                return
+            e = self.buffer.popleft()
+            if e.op in (ListOp.MARK_TO, ListOp.LASER_ON_POINT) and ex.emitting_now():
+                self._ledger_start(run.record)
+            elif e.op == ListOp.WRITE_PORT:
+                self.outputs = e.w1
+            elif (
+                e.op == ListOp.JUMP_TO
+                and self.red_pointer_on
+                and len(self.pointer_path) < POINTER_PATH_MAX
+            ):
+                self.pointer_path.append(self.geometry.to_mm(e.w1, e.w2))
+            run.sim_s += ex.step(e)
+            self._mark_ticks = round(run.sim_s * 1e5)
+            if ex.burn.ended:
+                self._end_run(complete=True, stopped=False)
+                return
+
+    def _ledger_start(self, record: RunRecord) -> None:
+        if self.ledger is not None and record.ledger_job is None:
+            record.ledger_job = self.ledger.start()
+
+    def _end_run(self, *, complete: bool, stopped: bool) -> None:
+        run = self._run
+        if run is None:
+            return
+        self._run = None
+        self.executor.finish()
+        record = run.record
+        record.complete = complete
+        record.stopped = stopped
+        if complete:
+            self.buffer.clear()  # the fill after EndOfList
+        if self.ledger is not None and record.ledger_job is not None:
+            self.ledger.end(record.ledger_job, complete=complete, polylines=record.burn.strokes)
+
+    # --- output ------------------------------------------------------------------------------------
+
+    def render_png(self, path: str | Path, *, spot_mm: float = 0.03, px_per_mm: float = 0) -> Path:
+        """Draw every burned stroke (at the spot size) into a PNG; returns the path."""
+        return render_strokes(self.burned_strokes(), path, spot_mm=spot_mm, px_per_mm=px_per_mm)
+
+
+def render_strokes(
+    strokes: Sequence[Sequence[tuple[float, float]]],
+    path: str | Path,
+    *,
+    spot_mm: float = 0.03,
+    px_per_mm: float = 0,
+) -> Path:
+    """Strokes (mm) → PNG via the preview's rasterizer; ``px_per_mm`` 0 = about 1000 px wide."""
+    from markstation.preview import rasterize
+
+    pts = [p for s in strokes for p in s]
+    if pts:
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        margin = max(1.0, 0.05 * max(max(xs) - min(xs), max(ys) - min(ys)))
+        bounds = (min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin)
+    else:
+        bounds = (-5.0, -5.0, 5.0, 5.0)
+    if px_per_mm <= 0:
+        px_per_mm = min(200.0, 1000.0 / max(bounds[2] - bounds[0], bounds[3] - bounds[1]))
+    image = rasterize(strokes, spot_mm=spot_mm, bounds=bounds, px_per_mm=px_per_mm)
+    out = Path(path)
+    image.save(out, format="PNG")
+    return out
+
+
+def _bit(n: int) -> int:
+    return 1 << n if n >= 0 else 0
+
+
+def _set_level(value: int, mask: int, active: bool, active_low: bool) -> int:
+    if not mask:
+        return value
+    high = active != active_low
+    return value | mask if high else value & ~mask
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One bulk transfer as seen on the wire: time, endpoint (bit 7 = IN) and payload."""
+
+    timestamp: float
+    endpoint: int
+    payload: bytes
+
+
+@dataclass
+class ReplayReport:
+    transfers: int = 0
+    commands: int = 0
+    list_packets: int = 0
+    replies_compared: int = 0
+    replies_matched: int = 0
+    first_mismatches: list[str] = field(default_factory=list)
+    strokes: list[list[tuple[float, float]]] = field(default_factory=list)
+    burned_mm: float = 0.0
+
+    @property
+    def match_ratio(self) -> float:
+        return self.replies_matched / self.replies_compared if self.replies_compared else 1.0
+
+
+def replay(
+    transfers: Iterable[Transfer],
+    board: LmcBoard,
+    clock: ManualClock,
+    *,
+    out_ep: int = 0x02,
+    in_ep: int = 0x88,
+) -> ReplayReport:
+    """Feed a capture's host-to-device transfers on ``out_ep`` to ``board`` at their capture times
+    (``clock`` must be the board's clock) and compare the status word of each reply on ``in_ep``
+    with the board's own answer to the same command, in order."""
+    report = ReplayReport()
+    pending: deque[bytes] = deque()
+    for t in transfers:
+        clock.t = max(clock.t, t.timestamp)
+        report.transfers += 1
+        if t.endpoint == out_ep:
+            if len(t.payload) == PACKET_BYTES:
+                report.list_packets += 1
+                board.packet(t.payload)
+            elif len(t.payload) == ENTRY_BYTES:
+                report.commands += 1
+                answer = board.command(t.payload)
+                if answer is not None:
+                    pending.append(answer)
+            else:
+                raise DeviceProtocolError(
+                    f"transfer {report.transfers}: {len(t.payload)} bytes on EP 0x{out_ep:02x} "
+                    "is neither a command nor a list packet"
+                )
+        elif t.endpoint == in_ep and pending:
+            ours = Reply.decode(pending.popleft())
+            theirs = Reply.decode(t.payload)
+            report.replies_compared += 1
+            if ours.status == theirs.status:
+                report.replies_matched += 1
+            elif len(report.first_mismatches) < 10:
+                report.first_mismatches.append(
+                    f"transfer {report.transfers} at {t.timestamp:.6f}: board 0x{ours.status:04x}, "
+                    f"capture 0x{theirs.status:04x}"
+                )
+    board.run_out()
+    report.strokes = board.burned_strokes()
+    report.burned_mm = sum(r.burn.burned_length_mm() for r in board.runs)
+    return report
+
+
+def replay_board(machine: MachineProfile | None = None) -> tuple[LmcBoard, ManualClock]:
+    """A board for replaying a capture: realtime on the capture's clock, laser enabled (the
+    capture starts after the vendor software initialised the board)."""
+    clock = ManualClock()
+    board = LmcBoard(machine, speed=1.0, clock=clock, laser_enabled=True)
+    return board, clock
+
+
+def replay_file(
+    path: str | Path, machine: MachineProfile | None = None
+) -> tuple[ReplayReport, LmcBoard]:
+    """Replay a USBPcap capture file (bulk transfers of its first LMC board) into a fresh board."""
+    from markstation.devices.lmc.pcap import bulk_transfers, read_pcap
+
+    transfers = bulk_transfers(read_pcap(path))
+    devices = sorted({t.device for t in transfers if t.endpoint == 0x02})
+    chosen = devices[0] if devices else None
+    board, clock = replay_board(machine)
+    report = replay(
+        (Transfer(t.timestamp, t.endpoint, t.payload) for t in transfers if t.device == chosen),
+        board,
+        clock,
+    )
+    return report, board
+
+
+def closed_strokes(strokes: Iterable[Sequence[tuple[float, float]]], tol_mm: float = 0.01) -> int:
+    """How many strokes end where they start (closed outlines), dots excluded."""
+    return sum(1 for s in strokes if len(s) > 2 and math.dist(s[0], s[-1]) <= tol_mm)
