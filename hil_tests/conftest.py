@@ -337,13 +337,15 @@ class Operator:
         if not self.enabled:
             pytest.skip("needs an operator at the bench: pass --operator")
         try:
-            tty = open(self.tty_path, "r+", encoding="utf-8")  # noqa: SIM115 - closed below
+            fd = os.open(self.tty_path, os.O_RDWR | os.O_NOCTTY)
         except OSError as exc:
             pytest.skip(f"no terminal for operator prompts ({self.tty_path}: {exc.strerror})")
-        with tty:
-            tty.write(f"\n[hil] {prompt} ")
-            tty.flush()
-            answer = tty.readline()
+        try:
+            os.write(fd, f"\n[hil] {prompt} ".encode())
+            with open(fd, encoding="utf-8", closefd=False) as tty:
+                answer = tty.readline()
+        finally:
+            os.close(fd)
         if not answer:
             pytest.skip(f"operator prompt got end of input on {self.tty_path}")
         return answer.strip()

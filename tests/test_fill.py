@@ -62,8 +62,11 @@ def burn_grid(matrix: ModuleMatrix, style: str, quiet: int) -> tuple[np.ndarray,
     return np.pad(~dark, quiet, constant_values=True), quiet
 
 
-def segments(prims: tuple[Primitive, ...]) -> list[tuple[tuple[float, float], tuple[float, float]]]:
-    out = []
+Segment = tuple[tuple[float, float], tuple[float, float]]
+
+
+def segments(prims: tuple[Primitive, ...]) -> list[Segment]:
+    out: list[Segment] = []
     for p in prims:
         assert isinstance(p, Polyline)
         out.extend(itertools.pairwise(p.points))

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,11 @@ def _items(n: int) -> list[NewItem]:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SqliteStore:
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = SqliteStore(tmp_path / "m.db", actor=ACTOR)
     s.import_batch(file="b.csv", sha256="0" * 64, items=_items(3), actor=ACTOR)
-    return s
+    yield s
+    s.close()
 
 
 def test_default_path_from_env_and_platformdirs(
@@ -217,7 +219,7 @@ def test_annotate_requires_state(store: SqliteStore) -> None:
 def test_not_a_store(tmp_path: Path) -> None:
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(StoreError, match="bad.db"):
+    with pytest.raises(StoreError, match=r"bad\.db"):
         SqliteStore(bad)
 
 

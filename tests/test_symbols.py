@@ -34,7 +34,8 @@ def render(matrix: ModuleMatrix, px: int = 8) -> Image.Image:
 
 
 def decode(matrix: ModuleMatrix, px: int = 8) -> list[str]:
-    found = zxingcpp.read_barcodes(render(matrix, px), formats=FORMATS[matrix.symbology])
+    formats = zxingcpp.BarcodeFormats(FORMATS[matrix.symbology])
+    found = zxingcpp.read_barcodes(render(matrix, px), formats=formats)
     return [r.text for r in found]
 
 

@@ -122,7 +122,9 @@ def report_from_dict(data: Any, source: str = "report") -> HilReport:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: not a markstation HIL report (expected a JSON object)")
     if data.get("format") != FORMAT:
-        raise ConfigError(f"{source}: not a markstation HIL report (field 'format' is not '{FORMAT}')")
+        raise ConfigError(
+            f"{source}: not a markstation HIL report (field 'format' is not '{FORMAT}')"
+        )
     if data.get("version") != VERSION:
         raise ConfigError(
             f"{source}: report version {data.get('version')!r} is not supported (expected {VERSION})"
@@ -185,7 +187,9 @@ def summary_path_for(json_path: str | os.PathLike[str]) -> Path:
 
 
 def write_report(
-    report: HilReport, json_path: str | os.PathLike[str], md_path: str | os.PathLike[str] | None = None
+    report: HilReport,
+    json_path: str | os.PathLike[str],
+    md_path: str | os.PathLike[str] | None = None,
 ) -> tuple[Path, Path]:
     """Write the JSON and the Markdown summary (default: same name, ``.md``); return both paths."""
     jp = Path(json_path)
@@ -254,7 +258,7 @@ def render_summary(report: HilReport) -> str:
         elif ident:
             lines.append(
                 "Identity: "
-                + ", ".join(f"{k} {_cell(str(v))}" for k, v in ident.items() if k != "url")
+                + "; ".join(f"{k}: {_cell(str(v))}" for k, v in ident.items() if k != "url")
             )
         else:
             lines.append("Identity: not read (no check opened the device)")
@@ -269,7 +273,9 @@ def render_summary(report: HilReport) -> str:
             lines.append("")
             for check, name, value in headline:
                 unit = HEADLINE_FIGURES[name]
-                lines.append(f"- **{name}** = {format_figure(value)}{' ' + unit if unit else ''} ({check})")
+                lines.append(
+                    f"- **{name}** = {format_figure(value)}{' ' + unit if unit else ''} ({check})"
+                )
         lines += ["", "| check | outcome | figures | reason |", "|---|---|---|---|"]
         for c in checks:
             figures = ", ".join(f"{k}={format_figure(v)}" for k, v in c.figures.items())
@@ -310,7 +316,9 @@ def parse_rig(text: str, source: str = "RIG.md") -> dict[str, str]:
             continue
         key, sep, value = line.partition(":")
         if not sep or not key.strip():
-            raise ConfigError(f"{source}:{first_line + offset}: expected 'key: value', got {line!r}")
+            raise ConfigError(
+                f"{source}:{first_line + offset}: expected 'key: value', got {line!r}"
+            )
         # a " # comment" after the value explains the key; it is not part of the value
         fields[key.strip()] = re.sub(r"\s+#.*$", "", value).strip()
     return fields

@@ -22,7 +22,7 @@ from typing import Any
 
 from markstation.devices.base import DeviceInfo, DeviceState, Driver, Inputs, RunListener, RunResult
 from markstation.devices.url import DeviceURL
-from markstation.errors import SafetyLimitError
+from markstation.errors import DeviceError, SafetyLimitError
 from markstation.hil_jobs import is_held_off
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
@@ -111,6 +111,13 @@ class GuardedDriver:
 
     def abort(self) -> None:
         self._driver.abort()
+
+    def unlock(self) -> str:
+        """Clear a controller's alarm lock (GRBL ``$X``) where the driver has one; never emits."""
+        unlock = getattr(self._driver, "unlock", None)
+        if unlock is None:
+            raise DeviceError(f"{self.url}: this driver has no alarm lock to clear")
+        return str(unlock())
 
     @property
     def simulator(self) -> Any:

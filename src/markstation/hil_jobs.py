@@ -253,7 +253,11 @@ def material_grid(
         for c, speed in enumerate(speeds_mm_s):
             x0 = x_grid + c * pitch
             layers.append(
-                Layer(f"P{power:g} S{speed:g}", params(power, speed), _hatch(x0, y0, cell_mm, hatch_mm))
+                Layer(
+                    f"P{power:g} S{speed:g}",
+                    params(power, speed),
+                    _hatch(x0, y0, cell_mm, hatch_mm),
+                )
             )
 
     if label_params is None:

@@ -88,7 +88,12 @@ def _dashed_rect(
     draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], colour: RGB, width: int = 2
 ) -> None:
     x0, y0, x1, y1 = box
-    for a, b in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)), ((x0, y1), (x0, y0))):
+    for a, b in (
+        ((x0, y0), (x1, y0)),
+        ((x1, y0), (x1, y1)),
+        ((x1, y1), (x0, y1)),
+        ((x0, y1), (x0, y0)),
+    ):
         _dashed_line(draw, a, b, colour, width)
 
 
@@ -210,7 +215,7 @@ def _draw_outlines(
     if fld.x_min >= vx0 or fld.x_max <= vx1 or fld.y_min >= vy0 or fld.y_max <= vy1:
         _dashed_rect(draw, view.box(field_box), FIELD_COLOUR, 2)
         legend.append(
-            (FIELD_COLOUR, f"field {machine.field_width_mm:g} × {machine.field_height_mm:g} mm")
+            (FIELD_COLOUR, f"field {machine.field_width_mm:g} x {machine.field_height_mm:g} mm")
         )
     else:
         legend.append((FIELD_COLOUR, f"field {machine.field_width_mm:g} mm (beyond view)"))
@@ -218,7 +223,7 @@ def _draw_outlines(
         box = view.box(safe_area)
         _dashed_rect(draw, box, SAFE_COLOUR, 2)
         w, h = safe_area[2] - safe_area[0], safe_area[3] - safe_area[1]
-        legend.append((SAFE_COLOUR, f"safe area {_fmt_mm(w)} × {_fmt_mm(h)} mm"))
+        legend.append((SAFE_COLOUR, f"safe area {_fmt_mm(w)} x {_fmt_mm(h)} mm"))
     for code in job.codes:
         draw.rectangle(view.box(code.bbox), outline=CODE_COLOUR, width=1)
     if job.codes:
@@ -228,7 +233,7 @@ def _draw_outlines(
         x0, y0, x1, y1 = view.box(bounds)
         draw.rectangle((x0 - 1, y0 - 1, x1 + 1, y1 + 1), outline=BBOX_COLOUR, width=1)
         w, h = bounds[2] - bounds[0], bounds[3] - bounds[1]
-        label = f"{w:.2f} × {h:.2f} mm"
+        label = f"{w:.2f} x {h:.2f} mm"
         tw = _text_w(draw, label, font)
         lx = min(max(x1 - tw, view.left + 2), view.left + view.width - tw - 4)
         ly = y1 + 4 if y1 + 22 < view.top + view.height else y0 - 18
@@ -272,7 +277,10 @@ def _detail(
     bounds = (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
     ppm = size_px / side
     img = _burn_image(strokes, spot_mm, bounds, ppm, surface)
-    return img.resize((size_px, size_px), Image.Resampling.BOX) if img.size != (size_px, size_px) else img, ppm
+    return img.resize((size_px, size_px), Image.Resampling.BOX) if img.size != (
+        size_px,
+        size_px,
+    ) else img, ppm
 
 
 def draw_preview(
@@ -312,9 +320,7 @@ def draw_preview(
     tag = "markstation · dry-run preview"
     draw.text((width - GAP - _text_w(draw, tag, small), 12), tag, font=small, fill=(150, 160, 172))
     est = f"est. {format_duration(info.estimate_s)}"
-    draw.text(
-        (width - GAP - _text_w(draw, est, big), 30), est, font=big, fill=(255, 255, 255)
-    )
+    draw.text((width - GAP - _text_w(draw, est, big), 30), est, font=big, fill=(255, 255, 255))
 
     # the burn view: grid on the bare surface, the burn over it
     view_map = _View(view, px_per_mm, main_left, main_top)
@@ -324,7 +330,8 @@ def draw_preview(
         _burn_image(strokes, machine.spot_mm, view, px_per_mm, surface, base), (main_left, main_top)
     )
     draw.rectangle(
-        (main_left - 1, main_top - 1, main_left + burn_w, main_top + burn_h), outline=(150, 156, 164)
+        (main_left - 1, main_top - 1, main_left + burn_w, main_top + burn_h),
+        outline=(150, 156, 164),
     )
     _draw_rulers(draw, view_map)
     legend = _draw_outlines(draw, view_map, machine, safe_area, job)
@@ -342,18 +349,23 @@ def draw_preview(
         rows = len(code.matrix)
         cols = len(code.matrix[0]) if code.matrix else 0
         line1 = (
-            f"{symbology_name(code.symbology)} {cols}×{rows} · module {code.module_mm:.2f} mm"
+            f"{symbology_name(code.symbology)} {cols}x{rows} · module {code.module_mm:.2f} mm"
             + (" · inverse" if code.inverse else "")
         )
         draw.text((detail_left + 12, top + 32 + DETAIL_W - 24 + 6), line1, font=small, fill=INK)
         check = next((c for c in checks if c.payload == code.payload), None)
         if check is None:
-            status, colour = f"spot {machine.spot_mm:g} mm · ×{dppm / px_per_mm:.1f}", MUTED
+            status, colour = (
+                f"spot {machine.spot_mm:g} mm · magnified {dppm / px_per_mm:.1f}x",
+                MUTED,
+            )
         elif check.ok:
-            status, colour = "decodes exactly ✓", OK_COLOUR
+            status, colour = f"decodes exactly: {check.decoded}", OK_COLOUR
         else:
-            status, colour = "DOES NOT DECODE ✗", BAD_COLOUR
-        draw.text((detail_left + 12, top + 32 + DETAIL_W - 24 + 26), status, font=small, fill=colour)
+            status, colour = check.describe(), BAD_COLOUR
+        draw.text(
+            (detail_left + 12, top + 32 + DETAIL_W - 24 + 26), status, font=small, fill=colour
+        )
 
     # footer: figures and legend
     fy = height - FOOTER_H
@@ -362,7 +374,7 @@ def draw_preview(
     label = _font(12)
     value = _font(18)
     figures = [
-        ("size", f"{info.size_mm[0]:.2f} × {info.size_mm[1]:.2f} mm"),
+        ("size", f"{info.size_mm[0]:.2f} x {info.size_mm[1]:.2f} mm"),
         ("strokes", f"{info.strokes}"),
         ("marked", f"{info.marked_mm:.0f} mm"),
         ("jumps", f"{info.jump_mm:.0f} mm"),

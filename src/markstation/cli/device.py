@@ -16,12 +16,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, cast
 
 import click
 
 from markstation.cli.options import device_option, layout_option, machine_option, material_option
-from markstation.errors import Aborted, MarkstationError
+from markstation.errors import Aborted, DeviceError, MarkstationError
 
 if TYPE_CHECKING:
     from markstation.devices.base import DeviceInfo, Driver, Inputs, RunResult
@@ -142,26 +142,34 @@ def run_with_progress(
     sink: TextIO = sys.stderr if show_bar else io.StringIO()
     with click.progressbar(length=1000, label="marking", show_eta=True, file=sink) as bar:
         shown = 0
-        while worker.is_alive():
-            try:
+        try:
+            while worker.is_alive():
                 worker.join(tick_s)
-            except KeyboardInterrupt:
-                interrupted = True
-                driver.abort()
-                break
-            target = int(state.fraction * 1000)
-            if target > shown:
-                bar.update(target - shown)
-                shown = target
+                target = int(state.fraction * 1000)
+                if target > shown:
+                    bar.update(target - shown)
+                    shown = target
+        except KeyboardInterrupt:
+            interrupted = True
+            driver.abort()
         if interrupted:
             _join_after_abort(worker, driver)
         elif "result" in outcome:
             bar.update(1000 - shown)
     error = outcome.get("error")
-    if interrupted:
-        emitted = state.emission_possible
+    result = outcome.get("result")
+    if interrupted and result is None:
         if isinstance(error, MarkstationError) and not isinstance(error, Aborted):
-            raise error
+            raise error  # the device failed on its own while we were stopping it
+        if worker.is_alive():
+            raise Aborted(
+                "interrupted (Ctrl-C): the device did not confirm the abort; switch the laser off "
+                "at the machine and inspect the part",
+                may_have_emitted=True,
+            )
+        emitted = (
+            error.may_have_emitted if isinstance(error, DeviceError) else state.emission_possible
+        )
         raise Aborted(
             "interrupted (Ctrl-C): marking aborted and emission switched off"
             + ("; the part may be partly marked, inspect it" if emitted else "; nothing was fired"),
@@ -169,9 +177,7 @@ def run_with_progress(
         )
     if isinstance(error, BaseException):
         raise error
-    result = outcome["result"]
-    assert not isinstance(result, BaseException)
-    return result  # type: ignore[return-value]
+    return cast("RunResult", result)  # finished (also when Ctrl-C came after the board was done)
 
 
 def _join_after_abort(worker: threading.Thread, driver: Driver) -> None:

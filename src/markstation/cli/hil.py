@@ -9,7 +9,7 @@ import click
 
 @click.group()
 def hil() -> None:
-    """Hardware-in-the-loop reports.
+    """Hardware-in-the-loop reports and the material test grid.
 
     The suite runs under pytest from a source checkout: ``pytest hil_tests`` (both simulators) or
     ``pytest hil_tests --device usb://lmc [--allow-emission] [--operator]``. It writes a JSON report
@@ -53,3 +53,114 @@ def report(results: Path, output: Path | None, strict: bool) -> None:
         )
     if strict and not rep.passed:
         raise SystemExit(2)
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    from markstation.errors import ConfigError
+
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"{option} '{text}': expected numbers separated by commas") from None
+    if not values:
+        raise ConfigError(f"{option} '{text}': give at least one number")
+    return values
+
+
+@hil.command()
+@click.option(
+    "--machine",
+    "-m",
+    metavar="NAME",
+    default="lmc-fiber-110",
+    show_default=True,
+    help="Machine profile (name or .toml path) whose limits and field the grid must fit.",
+)
+@click.option(
+    "--powers",
+    metavar="P1,P2,…",
+    default=None,
+    help="Power rows in % (default 10,25,40,55,70, those above the machine's maximum dropped).",
+)
+@click.option(
+    "--speeds",
+    metavar="S1,S2,…",
+    default=None,
+    help="Speed columns in mm/s (default 100,300,600,1200,2000, fitted to the machine).",
+)
+@click.option("--cell", type=float, default=4.0, show_default=True, help="Cell side in mm.")
+@click.option("--gap", type=float, default=1.5, show_default=True, help="Gap between cells in mm.")
+@click.option(
+    "--hatch", type=float, default=0.1, show_default=True, help="Hatch line spacing in mm."
+)
+@click.option(
+    "--frequency",
+    type=float,
+    default=None,
+    metavar="KHZ",
+    help="Pulse frequency of every cell in kHz (default 30, must fit the machine).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE.png|FILE.svg",
+    help="Also write a preview of the grid (nothing is sent to any device).",
+)
+def grid(
+    machine: str,
+    powers: str | None,
+    speeds: str | None,
+    cell: float,
+    gap: float,
+    hatch: float,
+    frequency: float | None,
+    output: Path | None,
+) -> None:
+    """Show (and preview) the power × speed material test grid the HIL suite marks.
+
+    The suite marks it with `pytest hil_tests --device URL --allow-emission -k material_grid`;
+    this command only builds it: cells, size and estimated time, and a preview with -o.
+    """
+    from markstation.errors import ConfigError
+    from markstation.hil_jobs import grid_axes, material_grid
+    from markstation.job.estimate import estimate, format_duration
+    from markstation.profiles import load_machine
+
+    profile = load_machine(machine)
+    # defaults are fitted to the machine; values given explicitly are used as given (or refused)
+    p_axis, s_axis = grid_axes(profile)
+    if powers is not None:
+        p_axis = tuple(_numbers(powers, "--powers"))
+    if speeds is not None:
+        s_axis = tuple(_numbers(speeds, "--speeds"))
+    job = material_grid(
+        profile,
+        powers_pct=p_axis,
+        speeds_mm_s=s_axis,
+        cell_mm=cell,
+        gap_mm=gap,
+        hatch_mm=hatch,
+        frequency_khz=frequency,
+    )
+    bounds = job.bounds()
+    assert bounds is not None
+    click.echo(f"machine {profile.name}: {len(p_axis)} powers × {len(s_axis)} speeds")
+    click.echo("  rows (power %):     " + ", ".join(f"P{p:g}" for p in p_axis))
+    click.echo("  columns (mm/s):     " + ", ".join(f"S{s:g}" for s in s_axis))
+    click.echo(
+        f"  size: {bounds[2] - bounds[0]:.1f} × {bounds[3] - bounds[1]:.1f} mm, "
+        f"estimated {format_duration(estimate(job).total_s)}"
+    )
+    if output is not None:
+        from markstation.preview import render_png, render_svg
+
+        suffix = output.suffix.lower()
+        if suffix == ".svg":
+            render_svg(job, profile, output, material_name="material test grid")
+        elif suffix == ".png":
+            render_png(job, profile, output, material_name="material test grid")
+        else:
+            raise ConfigError(f"{output}: the preview must be a .png or .svg file")
+        click.echo(f"preview: {output}")

@@ -15,6 +15,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, TypeAlias
 
 Point: TypeAlias = tuple[float, float]
@@ -191,9 +192,13 @@ class TextRegion:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Job:
-    """An immutable, device-independent marking job."""
+    """An immutable, device-independent marking job.
+
+    Not slotted, so the digest can be cached: a job is hashed for the journal before emission and
+    again for the outcome record, and hashing a large fill costs milliseconds.
+    """
 
     layers: tuple[Layer, ...]
     codes: tuple[CodeRegion, ...] = ()
@@ -220,9 +225,13 @@ class Job:
     def canonical_bytes(self) -> bytes:
         return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":")).encode()
 
+    @cached_property
+    def _digest(self) -> str:
+        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+
     def sha256(self) -> str:
         """Hex digest of the canonical encoding; what the journal records."""
-        return hashlib.sha256(self.canonical_bytes()).hexdigest()
+        return self._digest
 
     # --- queries -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ gets its own layer named after its symbology, and each image a ``"raster"`` laye
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,7 +165,7 @@ def _rect_text(r: Rect) -> str:
 
 
 def check_points(
-    points: Sequence[Point] | Any, machine: MachineProfile, layout: LayoutProfile, where: str
+    points: Iterable[Point], machine: MachineProfile, layout: LayoutProfile, where: str
 ) -> None:
     """OutOfFieldError naming ``where`` and the first point outside the field or a safe area."""
     fld = machine.field
@@ -284,15 +284,16 @@ def _build_image(plan: _Planned, material: MaterialProfile) -> list[Primitive]:
 
     el = plan.spec
     spacing = el["line_spacing_mm"] or material.raster_line_spacing_mm
-    raw: Any = raster_image(
-        el["path"],
-        width_mm=el["width_mm"],
-        line_spacing_mm=spacing,
-        mode=el["mode"],
-        threshold=el["threshold"],
-        top_left=(0.0, 0.0),
+    prims: list[Primitive] = list(
+        raster_image(
+            el["path"],
+            width_mm=el["width_mm"],
+            line_spacing_mm=spacing,
+            mode=el["mode"],
+            threshold=el["threshold"],
+            top_left=(0.0, 0.0),
+        )
     )
-    prims: list[Primitive] = list(getattr(raw, "primitives", getattr(raw, "polylines", raw)))
     box = bounds_of(p for prim in prims for p in prim.points)
     if box is None:
         return []

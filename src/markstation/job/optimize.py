@@ -119,7 +119,7 @@ def _greedy(
         best = -1
         best_d2 = math.inf
         fx, fy = (px - x0) * inv, (py - y0) * inv
-        cx, cy = int(fx), int(fy)
+        cx, cy = math.floor(fx), math.floor(fy)
         if 0 <= cx < ncx and 0 <= cy < ncy:
             # distance (in cells) from the point to the edge of its own cell
             margin = min(fx - cx, cx + 1 - fx, fy - cy, cy + 1 - fy)
@@ -127,7 +127,7 @@ def _greedy(
             while True:
                 for gx in range(max(cx - r, 0), min(cx + r, ncx - 1) + 1):
                     edge = gx in (cx - r, cx + r)
-                    for gy in (range(cy - r, cy + r + 1) if edge else (cy - r, cy + r)):
+                    for gy in range(cy - r, cy + r + 1) if edge else (cy - r, cy + r):
                         if gy < 0 or gy >= ncy:
                             continue
                         bucket = grid.get(gx * ncy + gy)
@@ -144,10 +144,13 @@ def _greedy(
                 reach = (r + margin) * cell
                 if best >= 0 and best_d2 <= reach * reach:
                     break
-                r += 1
-                if 4 * r * r > 2 * remaining or (r > cx and r > cy and r >= ncx - cx and r >= ncy - cy):
+                if r >= cx and r >= cy and r >= ncx - 1 - cx and r >= ncy - 1 - cy:
+                    reach = math.inf  # the rings covered the whole grid
                     break
-            if best >= 0 and best_d2 > ((r + margin) * cell) ** 2:
+                r += 1
+                if 4 * r * r > 2 * remaining:
+                    break
+            if best >= 0 and best_d2 > reach * reach:
                 best = -1  # not proven nearest: fall back to the scan below
                 best_d2 = math.inf
         if best < 0:
@@ -294,9 +297,7 @@ def _or_opt_sweep(
     has_after = np.arange(m) + 1 < m
     after = np.minimum(np.arange(m) + 1, m - 1)
     # gain from taking chain i out: its two jumps replaced by one
-    removal = _dist(prev, a) + np.where(
-        has_after, _dist(b, a[after]) - _dist(prev, a[after]), 0.0
-    )
+    removal = _dist(prev, a) + np.where(has_after, _dist(b, a[after]) - _dist(prev, a[after]), 0.0)
     # gap g (0..m) lies between exit point ext[g] (origin for g = 0) and chain g's entry
     ext = np.vstack([origin[None, :], b])
     i_idx = np.arange(m)[:, None]

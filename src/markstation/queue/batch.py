@@ -397,6 +397,10 @@ def validate_batch(
         if not serial:
             problem(serial_cell, "empty serial (the firearm's factory serial is required)")
             ok = False
+        elif not any(ch.isalnum() for ch in serial):
+            problem(serial_cell, f"serial '{serial}' has no letter or digit")
+            ok = False
+            serial = ""
         make_cell = row.cells.get("make")
         make = make_cell.value.strip() if make_cell else ""
         if serial:

@@ -384,7 +384,11 @@ class Runner:
             "outcome": outcome.state.value,
             "reason": outcome.reason,
             "elapsed_s": round(result.elapsed_s, 3) if result else None,
-            "device_mark_time_s": result.device_mark_time_s if result else None,
+            "device_mark_time_s": (
+                round(result.device_mark_time_s, 3)
+                if result and result.device_mark_time_s is not None
+                else None
+            ),
         }
         updates: dict[str, Any] = {"reason": outcome.reason or None}
         if outcome.state is State.MARKED and self.auto:

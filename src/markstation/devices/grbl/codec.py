@@ -9,7 +9,8 @@ output scales with the actual speed and is zero at rest), then per primitive a `
 mode forces the beam off in G0) and ``G1`` marks; ``F`` and ``S`` are written only when they change.
 A dot is a short ``G1`` move (see :data:`DOT_MOVE_MM`): under M4 the energy delivered over a move
 of length L at programmed feed L/dwell is S × dwell whatever the acceleration, and nothing stays
-lit at rest. The program ends with ``M5`` and a ``G0`` back to the field centre.
+lit at rest. The program ends with ``M5``, a ``G0`` back to the field centre and ``G4 P0.01``,
+whose ``ok`` arrives only once all motion has finished.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 MAX_LINE_CHARS = 79
 #: length of the G1 move that marks a dot (mm): a few steps at common step sizes, well below a spot
 DOT_MOVE_MM = 0.02
+#: a dwell whose ``ok`` comes only after all motion before it has finished
+SYNC = "G4P0.01"
 #: how many decimals coordinates, feeds and powers are written with
 DECIMALS = 3
 
@@ -318,6 +321,7 @@ def encode_job(job: Job, geometry: Geometry) -> Program:
                     out.mark(q, feed, s)
     out.add("M5")
     out.travel(geometry.to_machine(0.0, 0.0))
+    out.add(SYNC)
     first = out.first_emission if out.first_emission is not None else len(out.lines)
     return Program(lines=tuple(out.lines), first_emission=first, marked_primitives=marked)
 
@@ -350,6 +354,7 @@ def encode_frame(
     else:
         for q in pts[1:]:
             out.travel(q)
+    out.add(SYNC)
     first = out.first_emission if out.first_emission is not None else len(out.lines)
     return Program(lines=tuple(out.lines), first_emission=first)
 

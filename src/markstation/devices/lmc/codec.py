@@ -576,9 +576,7 @@ class ListExecutor:
 
     def emitting_now(self) -> bool:
         return (
-            self.laser_enabled
-            and self.mo_open
-            and (self.power_word is None or self.power_word > 0)
+            self.laser_enabled and self.mo_open and (self.power_word is None or self.power_word > 0)
         )
 
     def new_burn(self) -> None:

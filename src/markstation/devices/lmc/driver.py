@@ -17,6 +17,7 @@ this run (before the enable bit / Fiber_SetMo(1)); from then on it is True.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 
 MODEL = "LMC (BJJCZ)"
 USB_KEYS = ("serial", "index")
-#: options of sim://lmc the simulated board understands, plus index to pick one of several
-SIM_KEYS = ("serial", "timing", "ledger", "capture", "fault", "boards", "index")
 
 #: GetMarkTime counts in 10 µs ticks (one-capture inference, see firmware_notes/lmc.md)
 MARK_TIME_TICK_S = 10e-6
@@ -145,9 +144,10 @@ class LmcDriver(Driver):
             index = parse_int_option(url, "index", opts["index"]) if "index" in opts else None
             return cls(url.raw, machine, serial=opts.get("serial") or None, index=index)
         if url.scheme == "sim":
-            opts = url.check_keys(SIM_KEYS)
+            from markstation.devices.sim.lmc_backend import SIM_OPTIONS, make_sim_backend
+
+            opts = url.check_keys((*SIM_OPTIONS, "index"))
             index = parse_int_option(url, "index", opts.pop("index")) if "index" in opts else None
-            from markstation.devices.sim.lmc_backend import make_sim_backend
 
             backend, board = make_sim_backend(opts, machine)
             return cls(url.raw, machine, backend=backend, simulator=board, index=index)
@@ -252,7 +252,8 @@ class LmcDriver(Driver):
         self._ask(Cmd.ENABLE_Z)
         self._ask(Cmd.WRITE_ANALOG_PORT_1, 0x07FF)
         self._ask(Cmd.ENABLE_Z)
-        time.sleep(SETTLE_AFTER_INIT_S)
+        if self.simulator is None:  # the simulated board has no race to wait out
+            time.sleep(SETTLE_AFTER_INIT_S)
 
     def _upload_correction(self) -> None:
         table = self._correction
@@ -280,6 +281,9 @@ class LmcDriver(Driver):
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
+        if self.simulator is not None and hasattr(self._backend, "close"):
+            # the simulated board runs out whatever it still holds, and its capture is closed
+            self._backend.close()
 
     # --- identity and inputs ----------------------------------------------------------------------
 
@@ -379,12 +383,11 @@ class LmcDriver(Driver):
             by_packets = (sent - 2) / len(packets) if sent > 2 else 0.0
             listener.on_progress(min(0.99, max(by_time, by_packets)), elapsed)
 
-        _, inputs = self._poll()
-        self._check_interlock(inputs)
         self._run_cmd(Cmd.RESET_LIST)
-
         with self._lock:
-            self._check_abort()
+            # the interlock is read as late as possible: right before the first byte that can fire
+            _, inputs = self._poll()
+            self._check_interlock(inputs)
             listener.on_emission_possible()
             self._armed = True
             self._write_ports((self._ports | self._laser_bit) & ~self._pointer_bit)
@@ -456,7 +459,7 @@ class LmcDriver(Driver):
                 try:
                     self._ask(op, *words)
                 except DeviceError as exc:
-                    log.warning("%s: abort step %s failed: %s", self.url, Cmd(op).name, exc)
+                    log.warning("abort step %s failed: %s", Cmd(op).name, exc)
             self._ports = off
 
     def _emission_off(self) -> None:
@@ -470,7 +473,7 @@ class LmcDriver(Driver):
                 try:
                     self._ask(op, *words)
                 except DeviceError as exc:
-                    log.warning("%s: could not confirm %s: %s", self.url, Cmd(op).name, exc)
+                    log.warning("could not confirm %s: %s", Cmd(op).name, exc)
             self._ports &= ~self._laser_bit
 
     # --- frame ---------------------------------------------------------------------------------------
@@ -501,7 +504,7 @@ class LmcDriver(Driver):
                         try:
                             self._ask(op, *words)
                         except DeviceError as exc:
-                            log.warning("%s: ending the trace: %s", self.url, exc)
+                            log.warning("ending the trace: %s", exc)
                     self._ports &= ~self._pointer_bit
 
     def _trace_once(self, packets: Sequence[bytes]) -> None:
@@ -534,7 +537,7 @@ class LmcDriver(Driver):
 
 
 def discover() -> list[DeviceInfo]:
-    """Real LMC boards on USB (none when libusb or a USB bus is missing), then the simulators."""
+    """Real LMC boards on USB (none when libusb or a USB bus is missing), then sim://lmc."""
     found: list[DeviceInfo] = []
     try:
         boards = find_boards(libusb_backend(), where="usb://lmc")
@@ -555,9 +558,21 @@ def discover() -> list[DeviceInfo]:
                 extra={"bus": f"{getattr(dev, 'bus', '?')}.{getattr(dev, 'address', '?')}"},
             )
         )
-    found.append(DeviceInfo("sim://lmc", "lmc", f"{MODEL} simulated", "", "", True))
-    found.append(DeviceInfo("sim://grbl", "grbl", "GRBL 1.1 simulated", "", "", True))
+    found.append(_simulator_info())
     return found
+
+
+def _simulator_info() -> DeviceInfo:
+    """sim://lmc as the driver sees it (the simulated GRBL is listed by the GRBL driver)."""
+    from markstation.profiles import default_machine_for
+
+    try:
+        with LmcDriver.from_url(DeviceURL.parse("sim://lmc"), default_machine_for("lmc")) as sim:
+            info = sim.info()
+    except (DeviceError, ConfigError, ImportError) as exc:
+        log.info("simulated LMC board unavailable: %s", exc)
+        return DeviceInfo("sim://lmc", "lmc", MODEL, "", "", True)
+    return dataclasses.replace(info, extra={})
 
 
 __all__ = ["MODEL", "LmcDriver", "discover", "rough_estimate_s"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import struct
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -224,6 +225,8 @@ class PcapWriter:
             raise ConfigError(f"capture file {self.path}: cannot write ({exc.strerror})") from exc
         self._file.write(file_header())
         self._file.flush()
+        # closed with the writer even when nobody calls close() (the simulator has no close hook)
+        self._finalizer = weakref.finalize(self, self._file.close)
 
     def bulk(
         self,
@@ -262,5 +265,5 @@ class PcapWriter:
     def close(self) -> None:
         with self._lock:
             if self._file is not None:
-                self._file.close()
+                self._finalizer()
                 self._file = None

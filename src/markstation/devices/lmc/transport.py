@@ -23,6 +23,7 @@ from markstation.errors import (
     DeviceError,
     DeviceNotFound,
     DevicePermissionError,
+    DeviceReset,
     DeviceTimeout,
 )
 
@@ -75,6 +76,8 @@ def translate_usb_error(exc: BaseException, where: str) -> DeviceError:
             f"{where}: the board is in use by another program (close EzCad or the other markstation)",
             may_have_emitted=False,
         )
+    if err == errno.ECONNRESET:
+        return DeviceReset(f"{where}: the board reset itself ({text}); its list and state are lost")
     if code in _GONE_CODES or err in _GONE_ERRNOS:
         return DeviceDisconnected(f"{where}: the board went away ({text}); check cable and power")
     if isinstance(exc, usb.core.USBError):
@@ -263,7 +266,7 @@ class LmcTransport:
                 except DeviceTimeout as exc:
                     if attempt == attempts:
                         raise
-                    log.warning("%s: %s (attempt %d of %d)", self.where, exc, attempt, attempts)
+                    log.warning("%s (attempt %d of %d)", exc, attempt, attempts)
                     if on_retry is not None:
                         on_retry(exc)
         raise AssertionError("unreachable")  # pragma: no cover

@@ -43,6 +43,8 @@ BUILD = "20190830"
 BANNER = f"Grbl {VERSION} ['$' for help]"
 HELP = "[HLP:$$ $# $G $I $N $x=val $Nx=line $J=line $SLP $C $X $H ~ ! ? ctrl-x]"
 RX_BUFFER = 128
+#: returned by a command that already wrote its own reply (or none, as after an alarm)
+HANDLED = -1
 PLANNER_BLOCKS = 15
 LINE_CHARS = 79
 
@@ -97,6 +99,21 @@ class Block:
         return (s[0] + (e[0] - s[0]) * f, s[1] + (e[1] - s[1]) * f, s[2] + (e[2] - s[2]) * f)
 
 
+Step = tuple[str, object]
+
+
+@dataclass
+class Pending:
+    """A line that waits before its reply: planner room, a sync (motion drained), a dwell."""
+
+    steps: list[Step]
+    reply: bool = True
+
+
+def _v3(seq: list[float] | tuple[float, ...]) -> tuple[float, float, float]:
+    return (float(seq[0]), float(seq[1]), float(seq[2]))
+
+
 @dataclass
 class Modal:
     """The G-code parser state that survives between lines (reset by a soft reset)."""
@@ -148,6 +165,10 @@ class GrblSim:
         self.stored = {28: [0.0, 0.0, 0.0], 30: [0.0, 0.0, 0.0]}
         #: bytes lost because the receive ring was full (the real controller drops them silently)
         self.overflow_bytes = 0
+        #: the fullest the receive ring has been (bytes): shows how far a sender streams ahead
+        self.max_ring_bytes = 0
+        #: the highest S that burned (after override and the $30 clamp)
+        self.max_burn_s = 0.0
         #: G-code lines taken from the ring so far (fault=KIND@N counts these; `$` lines excluded)
         self.gcode_lines = 0
         #: every line taken from the ring, any kind
@@ -181,14 +202,15 @@ class GrblSim:
         self._cur_frac0 = 0.0
         self._cur_dur = 0.0
         self._motion_free_at = 0.0
-        self._pending: tuple[str, object] | None = None
+        self._pending: Pending | None = None
         self._busy_until = 0.0
         self.hold = False
         self.door = False
         self.check_mode = False
         self.sleeping = False
         self.critical = False
-        self.alarm: int | None = 1 if self.settings[22] else None
+        # 0 = locked at power-up because homing is enabled (no ALARM:N is printed for it)
+        self.alarm: int | None = 0 if self.settings[22] else None
         self.overrides = [100, 100, 100]
         self._report_count = 0
         self._wco_due = True
@@ -281,7 +303,7 @@ class GrblSim:
     def _next_wake(self, now: float) -> float | None:
         times: list[float] = []
         if self._inbound:
-            t0, bt, data = self._inbound[0]
+            t0, bt, _data = self._inbound[0]
             times.append(t0 + bt)
         if self._cur is not None and not self.hold:
             times.append(self._cur_t0 + self._cur_dur * (1 - self._cur_frac0))
@@ -356,6 +378,7 @@ class GrblSim:
             self.overflow_bytes += 1
         else:
             self.ring.append(b)
+            self.max_ring_bytes = max(self.max_ring_bytes, len(self.ring))
 
     def _override(self, b: int) -> None:
         feed, rapid, spindle = self.overrides
@@ -466,6 +489,7 @@ class GrblSim:
         if block.burn_s <= 0 or f1 <= f0:
             self._close_stroke()
             return
+        self.max_burn_s = max(self.max_burn_s, block.burn_s)
         a, b = block.at(f0), block.at(f1)
         pa, pb = (a[0], a[1]), (b[0], b[1])
         if self._stroke and math.dist(self._stroke[-1], pa) < 1e-6:
@@ -590,6 +614,8 @@ class GrblSim:
             text = self.startup_lines.get(n, "")
             if text:
                 err = self._gcode(text, t)
+                if self._pending is not None:
+                    self._pending.reply = False
                 self._emit(f">{text}:ok" if err is None else f">{text}:error:{err}")
 
     def _apply_fault(self, t: float) -> bool:
@@ -623,45 +649,54 @@ class GrblSim:
 
     def _protocol(self, now: float) -> None:
         while not (self.hold or self.critical or self.sleeping or self.stalled):
-            if self.disconnected:
-                return
-            if self._busy_until > now:
+            if self.disconnected or self._busy_until > now:
                 return
             if self._pending is not None and not self._resume_pending(now):
                 return
-            text = self._take_line()
-            if text is None:
+            taken = self._take_line()
+            if taken is None:
                 return
+            text, overflow = taken
             self.lines_received += 1
             if not text.startswith("$"):
                 self.gcode_lines += 1
                 if self._apply_fault(now):
                     return
             self._busy_until = now + self.line_time_s
-            if self._line_overflow_taken:
-                self._reply(text, 11)
+            if overflow:
+                err: int | None = 11
             elif text == "":
-                self._reply(text, None)
+                err = None
             elif text.startswith("$"):
-                self._system(text, now)
-            elif self.alarm is not None or (self._cur is not None and self._cur.jog):
-                self._reply(text, 9)
+                err = self._system_command(text, now)
+            elif self.alarm is not None or self._jogging():
+                err = 9
             else:
                 err = self._gcode(text, now)
-                if err is not None or self._pending is None:
-                    self._reply(text, err)
+            if err == HANDLED:
+                continue
+            if err is not None:
+                self._pending = None
+                self._reply(text, err)
+            elif self._pending is None:
+                self._reply(text, None)
+            else:
+                self._resume_pending(now)
 
-    def _take_line(self) -> str | None:
-        """Move bytes from the ring into the line buffer, GRBL's way; a finished line or None."""
+    def _jogging(self) -> bool:
+        return (self._cur is not None and self._cur.jog) or any(b.jog for b in self.planner)
+
+    def _take_line(self) -> tuple[str, bool] | None:
+        """Move bytes from the ring into the line buffer, GRBL's way; (line, too long) or None."""
         while self.ring:
             c = self.ring.popleft()
             if c in (0x0A, 0x0D):
                 text = self.line.decode("ascii")
-                self._line_overflow_taken = self._line_overflow
+                overflow = self._line_overflow
                 self.line.clear()
                 self._line_overflow = False
                 self._comment = None
-                return text
+                return text, overflow
             ch = chr(c)
             if self._comment == "(":
                 if ch == ")":
@@ -681,8 +716,6 @@ class GrblSim:
                 self.line.append(ord(ch.upper()))
         return None
 
-    _line_overflow_taken = False
-
     def _reply(self, text: str, err: int | None) -> None:
         if err is None:
             self._emit("ok")
@@ -691,53 +724,42 @@ class GrblSim:
             self._emit(f"error:{err}")
 
     def _resume_pending(self, now: float) -> bool:
-        """Continue a line that waited (planner full, sync, dwell); True once it has its reply."""
-        assert self._pending is not None
-        kind, data = self._pending
-        if kind == "plan":
-            blocks = data
-            assert isinstance(blocks, list)
-            while blocks and len(self.planner) + (self._cur is not None) < PLANNER_BLOCKS:
-                block = blocks.pop(0)
-                block.queued_at = now
-                self.planner.append(block)
-                self._advance(now)
-            if blocks:
-                return False
-        elif kind == "sync":
-            if self._moving():
-                return False
-            action = data
-            assert callable(action)
-            action(now)
-            if self._pending is not None and self._pending[0] != "sync":
-                return False
-        elif kind == "dwell":
-            assert isinstance(data, float)
-            if now < data:
-                self._busy_until = data
-                return False
+        """Continue a line that waits (planner full, sync, dwell); True once it is done."""
+        pending = self._pending
+        assert pending is not None
+        while pending.steps:
+            kind, data = pending.steps[0]
+            if kind == "plan":
+                assert isinstance(data, list)
+                while data and len(self.planner) + (self._cur is not None) < PLANNER_BLOCKS:
+                    block = data.pop(0)
+                    block.queued_at = now
+                    self.planner.append(block)
+                    self._advance(now)
+                if data:
+                    return False
+            elif kind == "sync":
+                if self._moving():
+                    return False
+                assert callable(data)
+                data(now)
+            elif kind == "dwell":
+                assert isinstance(data, float)
+                if now < data:
+                    self._busy_until = data
+                    return False
+            pending.steps.pop(0)
         self._pending = None
-        self._emit("ok")
+        if pending.reply:
+            self._emit("ok")
         return True
-
-    def _queue(self, blocks: list[Block], now: float) -> None:
-        self._pending = ("plan", blocks)
-        self._resume_pending(now)
 
     # --- $ commands ----------------------------------------------------------------------------------
 
-    def _system(self, text: str, now: float) -> None:
-        err = self._system_command(text, now)
-        if err is not None:
-            self._reply(text, err)
-        elif self._pending is None:
-            self._reply(text, None)
-
     def _idle_or_alarm(self) -> bool:
-        return not self._moving() and not self.hold and not self.check_mode or (
-            self.alarm is not None
-        )
+        if self.alarm is not None:
+            return True
+        return not (self._moving() or self.hold or self.check_mode)
 
     def _system_command(self, text: str, now: float) -> int | None:
         if text == "$":
@@ -745,9 +767,7 @@ class GrblSim:
             return None
         key = text[1]
         if key == "J":
-            if self.alarm is not None or self.check_mode and False:
-                return 8
-            if self._moving() and not (self._cur is not None and self._cur.jog):
+            if self.alarm is not None or self.hold or (self._moving() and not self._jogging()):
                 return 8
             if text[2:3] != "=":
                 return 3
@@ -768,20 +788,19 @@ class GrblSim:
                     self._emit("ok")
                     self.check_mode = False
                     self._soft_reset(now)
-                    self._pending = None
-                    return -1
+                    return HANDLED
                 if self.alarm is not None or self._moving() or self.hold:
                     return 8
                 self.check_mode = True
                 self._emit("[MSG:Enabled]")
-            elif key == "X":
-                if self.alarm is not None:
-                    if self.door:
-                        return 13
-                    self._emit("[MSG:Caution: Unlocked]")
-                    self.alarm = None
+            elif key == "X" and self.alarm is not None:
+                if self.door:
+                    return 13
+                self.critical = False
+                self._emit("[MSG:Caution: Unlocked]")
+                self.alarm = None
             return None
-        if not self._idle_or_alarm() or self.check_mode and key not in "#IN":
+        if not self._idle_or_alarm():
             return 8
         if key == "#":
             if len(text) != 2:
@@ -828,7 +847,7 @@ class GrblSim:
             self._emit("[MSG:Restoring defaults]")
             self._emit("ok")
             self._soft_reset(now)
-            return -1
+            return HANDLED
         if key == "N":
             if len(text) == 2:
                 for n in (0, 1):
@@ -1149,22 +1168,20 @@ class GrblSim:
             home = self.stored[int(nonmodal)]
             rate = self._rapid_rate(start, home)
             blocks += [
-                Block(tuple(start), tuple(via), rate, True, 0.0),  # type: ignore[arg-type]
-                Block(tuple(via), tuple(home), rate, True, 0.0),  # type: ignore[arg-type]
+                Block(_v3(start), _v3(via), rate, True, 0.0),
+                Block(_v3(via), _v3(home), rate, True, 0.0),
             ]
         if motion_cmd and motion != "80" and not uses_axes:
             if self._soft_limit_hit(target):
                 self._raise_alarm(2, now, critical=True)
-                return -1
+                return HANDLED
             if motion == "0":
                 rate = self._rapid_rate(start, target)
                 burn = self._burn_for("0")
-                blocks.append(Block(tuple(start), tuple(target), rate, True, burn))  # type: ignore[arg-type]
+                blocks.append(Block(_v3(start), _v3(target), rate, True, burn))
             elif motion == "1":
                 rate = self._clamp_feed(start, target, feed)
-                blocks.append(
-                    Block(tuple(start), tuple(target), rate, False, self._burn_for("1"))  # type: ignore[arg-type]
-                )
+                blocks.append(Block(_v3(start), _v3(target), rate, False, self._burn_for("1")))
             else:
                 blocks.extend(self._arc_blocks(values, plane, start, target, feed, unit, motion))
         if self.check_mode:
@@ -1189,36 +1206,28 @@ class GrblSim:
 
             actions.append(program_end)
         dwell = values.get("P", 0.0) if nonmodal == "4" else None
+        steps: list[Step] = []
+        if blocks:
+            steps.append(("plan", blocks))
         if actions or dwell is not None:
 
             def synced(t: float) -> None:
                 for act in actions:
                     act(t)
-                if dwell is not None and not self.check_mode:
-                    if self._laser_s() > 0 and (
-                        not self.settings[32] or (m.spindle == "M3" and m.motion in "123")
-                    ):
-                        self._dot()  # the output is on at rest: the dwell burns a spot
-                    end = t + scaled(dwell, self.speed)
-                    if end > t:
-                        self._pending = ("dwell", end)
-                        self._busy_until = end
-                        return
-                self._pending = None
+                if dwell is None or self.check_mode:
+                    return
+                if self._laser_s() > 0 and (
+                    not self.settings[32] or (m.spindle == "M3" and m.motion in ("1", "2", "3"))
+                ):
+                    self._dot()  # the output is on at rest: the dwell burns a spot
+                    self.max_burn_s = max(self.max_burn_s, self._laser_s())
+                end = t + scaled(dwell, self.speed)
+                if end > t and self._pending is not None:
+                    self._pending.steps.insert(1, ("dwell", end))
 
-            if blocks:
-                # motion first (planned), then the synchronised part
-                self._queue(blocks, now)
-                if self._pending is not None:
-                    # keep it simple: sync actions after planned motion of the same line
-                    pending_blocks = self._pending[1]
-                    self._pending = ("plan_then", (pending_blocks, synced))
-                    return None
-            self._pending = ("sync", synced)
-            self._resume_pending(now)
-            return None
-        if blocks:
-            self._queue(blocks, now)
+            steps.append(("sync", synced))
+        if steps:
+            self._pending = Pending(steps)
         return None
 
     def _planned_end(self) -> list[float]:
@@ -1228,7 +1237,9 @@ class GrblSim:
             return list(self._cur.end)
         return list(self.pos)
 
-    def _rapid_rate(self, a: list[float] | tuple[float, ...], b: list[float] | tuple[float, ...]) -> float:
+    def _rapid_rate(
+        self, a: list[float] | tuple[float, ...], b: list[float] | tuple[float, ...]
+    ) -> float:
         return self._clamp_feed(a, b, math.inf)
 
     def _clamp_feed(
@@ -1334,7 +1345,7 @@ class GrblSim:
                 lin = 3 - a0 - a1
                 nxt[lin] = start[lin] + (target[lin] - start[lin]) * k / n
             rate = self._clamp_feed(prev, nxt, feed)
-            blocks.append(Block(tuple(prev), tuple(nxt), rate, False, burn))  # type: ignore[arg-type]
+            blocks.append(Block(_v3(prev), _v3(nxt), rate, False, burn))
             prev = nxt
         return blocks
 
@@ -1384,5 +1395,76 @@ class GrblSim:
         rate = self._clamp_feed(start, target, values["F"] * unit)
         burn = self._burn_for("1", jog=True)
         if not self.check_mode:
-            self._queue([Block(tuple(start), tuple(target), rate, False, burn, jog=True)], now)  # type: ignore[arg-type]
+            block = Block(_v3(start), _v3(target), rate, False, burn, jog=True)
+            self._pending = Pending([("plan", [block])])
         return None
+
+
+# --- building one from URL options --------------------------------------------------------------
+
+#: options a ``sim://grbl`` URL may carry at the serial level (the driver adds ``machine``)
+SIM_OPTIONS = ("timing", "ledger", "fault", "settings", "link", "machine")
+#: the modelled USB-serial link for ``link=real``: one-way latency and per-line parse/plan time
+LINK_LATENCY_S = 0.001
+LINE_TIME_S = 0.0002
+
+
+def parse_settings(text: str, where: str) -> dict[int, float]:
+    """``32:0,30:255`` -> {32: 0.0, 30: 255.0}; ConfigError naming ``where`` otherwise."""
+    from markstation.errors import ConfigError
+
+    result: dict[int, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = item.partition(":")
+        try:
+            number = int(key.strip().lstrip("$"))
+            result[number] = float(value)
+        except ValueError:
+            number = -1
+        if not sep or number not in DEFAULT_SETTINGS:
+            raise ConfigError(
+                f"{where}: option 'settings={text}': expected N:V pairs such as 32:1,30:1000 "
+                f"with N a GRBL 1.1 setting number"
+            )
+    return result
+
+
+def sim_from_options(
+    options: Mapping[str, str],
+    where: str,
+    *,
+    output: Callable[[bytes], None] | None = None,
+    machine: str | None = None,
+) -> tuple[GrblSim, bool]:
+    """A simulator configured from URL-style options; also whether the link is modelled (real).
+
+    ``machine`` (or the ``machine`` option) names the machine profile whose geometry the burn
+    record uses; default the protocol's default machine.
+    """
+    from markstation.devices.sim.faults import parse_fault
+    from markstation.devices.sim.timing import parse_timing
+    from markstation.errors import ConfigError
+    from markstation.profiles import default_machine_for, load_machine
+
+    name = options.get("machine") or machine
+    profile = load_machine(name) if name else default_machine_for("grbl")
+    if profile.protocol != "grbl":
+        raise ConfigError(f"{where}: machine '{profile.name}' is not a GRBL machine")
+    speed = parse_timing(options.get("timing", "instant"))
+    fault = parse_fault(options["fault"], FAULT_KINDS) if options.get("fault") else None
+    ledger = Ledger(options["ledger"]) if options.get("ledger") else None
+    settings = parse_settings(options.get("settings", ""), where)
+    link = options.get("link", "real")
+    if link not in ("real", "ideal"):
+        raise ConfigError(f"{where}: option 'link={link}': expected real or ideal")
+    real = link == "real"
+    sim = GrblSim(
+        Geometry.from_machine(profile),
+        speed=speed,
+        ledger=ledger,
+        fault=fault,
+        settings=settings,
+        line_time_s=LINE_TIME_S if real else 0.0,
+        output=output,
+    )
+    return sim, real

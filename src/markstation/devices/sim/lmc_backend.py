@@ -234,6 +234,9 @@ class SimLmcBackend(usb.backend.IBackend):  # type: ignore[misc]
     def close_device(self, dev_handle: SimDevice) -> None:
         dev_handle.open_handles = max(0, dev_handle.open_handles - 1)
         dev_handle.claimed.clear()
+        if dev_handle.open_handles == 0:
+            # the host let go: a board left alone runs out the list it holds (ledger ``end``)
+            dev_handle.board.run_out()
 
     def set_configuration(self, dev_handle: SimDevice, config_value: int) -> None:
         self._check_present(dev_handle)

@@ -1,0 +1,129 @@
+"""``markstation preview CODE``: the dry run — picture, size, time, decode check, no laser."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from markstation.cli.options import layout_option, material_option
+from markstation.errors import ConfigError, VerifyError
+from markstation.profiles import DEFAULT_MACHINE
+
+PREVIEW_SUFFIXES = (".png", ".svg")
+
+
+def default_output(code: str) -> Path:
+    """``<code>.png`` in the current directory, with characters unsafe in file names replaced."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", code).strip("._") or "preview"
+    return Path(f"{stem}.png")
+
+
+def check_output(path: Path) -> str:
+    """The preview format for ``path`` ('.png' or '.svg'); ConfigError naming any other suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in PREVIEW_SUFFIXES:
+        shown = f"'{path.suffix}'" if path.suffix else "no suffix"
+        raise ConfigError(f"output file {path}: {shown} is not a preview format (use .png or .svg)")
+    return suffix
+
+
+@click.command()
+@click.argument("code")
+@layout_option
+@material_option
+@click.option(
+    "--machine",
+    "-m",
+    metavar="NAME",
+    default=DEFAULT_MACHINE["lmc"],
+    show_default=True,
+    help="Machine profile (name or .toml path): field, spot size and limits.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE.png|FILE.svg",
+    help="Where to write the preview; the suffix picks PNG or SVG (mm units). "
+    "Default: CODE.png in the current directory.",
+)
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Decode every 2D code from the rendered burn and fail (exit 1) unless each reads back "
+    "exactly as the payload.",
+)
+@click.option(
+    "--px-per-mm",
+    type=click.FloatRange(min=0.5, max=1000),
+    default=None,
+    metavar="N",
+    help="PNG scale in pixels per millimetre (default: fit about 1500 x 900 px).",
+)
+def preview(
+    code: str,
+    layout: str,
+    material: str,
+    machine: str,
+    output: Path | None,
+    verify: bool,
+    px_per_mm: float | None,
+) -> None:
+    """Preview what the laser would burn for CODE, without a laser.
+
+    Builds the job exactly as 'mark' would (code scheme, fonts, legal text height, field and safe
+    area, machine limits), writes a picture of the burn at the real spot width, and prints the
+    size, stroke count, marked and jump lengths, the jump length saved by path optimisation and
+    the estimated marking time.
+    """
+    from markstation import preview as pv
+    from markstation.job.estimate import estimate, format_duration
+    from markstation.job.layout import build_job
+    from markstation.job.optimize import optimize
+    from markstation.profiles import load_layout, load_machine, load_material
+
+    out = output if output is not None else default_output(code)
+    kind = check_output(out)
+    lay = load_layout(layout)
+    mat = load_material(material)
+    mach = load_machine(machine)
+
+    raw = build_job(code, layout=lay, material=mat, machine=mach, optimize=False)
+    job = optimize(raw)
+    checks = pv.check_codes(job, mach) if verify else []
+
+    if kind == ".svg":
+        pv.render_svg(job, mach, out, layout=lay)
+        written = f"wrote {out} (SVG, mm units)"
+    else:
+        scale = px_per_mm if px_per_mm is not None else None
+        pv.render_png(job, mach, out, px_per_mm=scale, layout=lay, checks=checks)
+        from PIL import Image
+
+        with Image.open(out) as img:
+            written = f"wrote {out} ({img.width} x {img.height} px)"
+
+    info = pv.preview_info(job)
+    est = estimate(job)
+    before, after = raw.jump_length(), job.jump_length()
+    saved = 100.0 * (before - after) / before if before > 0 else 0.0
+    passes = "+".join(str(layer.passes) for layer in est.layers)
+    click.echo(written)
+    click.echo(f"mark code   {info.code}")
+    click.echo(f"profiles    layout {lay.name}, material {mat.name}, machine {mach.name}")
+    click.echo(f"size        {info.size_mm[0]:.2f} x {info.size_mm[1]:.2f} mm")
+    click.echo(f"strokes     {info.strokes} in {len(job.layers)} layer(s)")
+    click.echo(f"marked      {info.marked_mm:.1f} mm per pass")
+    click.echo(f"jumps       {before:.1f} mm -> {after:.1f} mm ({saved:.1f} % saved by path order)")
+    click.echo(
+        f"est. time   {format_duration(est.total_s)} (marking {est.mark_s + est.dwell_s:.2f} s, "
+        f"jumps {est.jump_s:.2f} s, delays {est.delay_s:.2f} s; passes {passes})"
+    )
+    failed = [c for c in checks if not c.ok]
+    for check in checks:
+        click.echo(check.describe())
+    if failed:
+        raise VerifyError(failed[0].describe())

@@ -1,0 +1,172 @@
+"""Properties of built jobs over random codes from each scheme's alphabet (hypothesis).
+
+* every point lies inside the machine's field and the layout's safe area;
+* the rendered cap height equals the requested height;
+* 2D codes (Data Matrix, QR, Micro QR where the code fits) decode back exactly from the burn;
+* the burn covers every dark module and leaves every light module untouched (reverse for inverse);
+* optimisation keeps the multiset of strokes and never lengthens the jump path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from markstation.job.ir import Job, Point
+from markstation.job.layout import build_job
+from markstation.job.optimize import optimize
+from markstation.preview import burn_mask, job_strokes, verify_codes
+from markstation.profiles import LayoutProfile, load_layout, load_machine, load_material
+
+MACHINE = load_machine("lmc-fiber-110")
+MATERIAL = load_material("blued-steel")
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+DIGITS = "0123456789"
+
+
+def upper(lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.text(UPPER, min_size=lo, max_size=hi)
+
+
+def digits(lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.text(DIGITS, min_size=lo, max_size=hi)
+
+
+#: COUNTRY-AUTHORITY-YEAR-NUMBER, the shipped secondary-mark / text-only scheme
+secondary_codes = st.builds(
+    lambda c, a, y, n: f"{c}-{a}-{y}-{n}", upper(2, 2), upper(2, 12), digits(4, 4), digits(4, 8)
+)
+#: a shorter registry scheme that fits Micro QR M4-L
+SHORT_PATTERN = r"^(?P<country>[A-Z]{2})-(?P<year>[0-9]{4})-(?P<number>[0-9]{6})$"
+short_codes = st.builds(lambda c, y, n: f"{c}-{y}-{n}", upper(2, 2), digits(4, 4), digits(6, 6))
+
+
+def build(code: str, layout: LayoutProfile, material: str = "blued-steel") -> Job:
+    return build_job(code, layout=layout, material=load_material(material), machine=MACHINE)
+
+
+def code_layout(directory: Path, kind: str, module: float, extra: str = "", short: bool = False) -> LayoutProfile:
+    pattern = SHORT_PATTERN if short else load_layout("secondary-mark").code_pattern
+    example = "PE-2016-000123" if short else "PE-SUCAMEC-2016-000123"
+    name = f"{kind}-{abs(hash((module, extra, short))) % 10**8}"
+    path = directory / f"{name}.toml"
+    if not path.exists():
+        path.write_text(
+            f"schema = 1\nname = '{name}'\n[code]\npattern = '{pattern}'\nexample = '{example}'\n"
+            "[safe_area]\nx_min = -25.0\ny_min = -25.0\nx_max = 25.0\ny_max = 25.0\n"
+            f"[[element]]\nkind = '{kind}'\ndata = '{{code}}'\nx_mm = 0.0\ny_mm = 0.0\n"
+            f"module_mm = {module}\n{extra}",
+            encoding="utf-8",
+        )
+    return load_layout(str(path))
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LayoutProfile]:
+    d = tmp_path_factory.mktemp("layouts")
+    return {
+        "datamatrix": code_layout(d, "datamatrix", 0.3),
+        "qr": code_layout(d, "qr", 0.25, "ec = 'M'\n"),
+        "microqr": code_layout(d, "microqr", 0.3, short=True),
+        "dots": code_layout(d, "datamatrix", 0.3, "fill = 'dots'\n"),
+        "outline": code_layout(d, "datamatrix", 0.3, "fill = 'outline-hatch'\n"),
+        "inverse": code_layout(d, "datamatrix", 0.3, "fill = 'inverse'\nquiet_zone_modules = 2\n"),
+        "rotated": code_layout(d, "datamatrix", 0.3, "rotation_deg = 30.0\n"),
+    }
+
+
+# --- geometry -----------------------------------------------------------------------------------
+
+
+@given(secondary_codes)
+def test_every_point_is_inside_the_field_and_the_safe_area(code: str) -> None:
+    for name in ("secondary-mark", "text-only"):
+        layout = load_layout(name)
+        job = build(code, layout)
+        safe, fld = layout.safe_area, MACHINE.field
+        for x, y in job.points():
+            assert fld.contains(x, y) and safe.contains(x, y, tol=1e-6)
+
+
+@given(secondary_codes)
+def test_rendered_cap_height_equals_the_requested_height(code: str) -> None:
+    job = build(code, load_layout("text-only"))
+    (text,) = job.texts
+    assert text.cap_height_mm == 1.8
+    # capitals, digits and hyphens: nothing above the cap line or below the baseline
+    x0, y0, x1, y1 = text.bbox
+    assert y1 - y0 == pytest.approx(1.8, abs=1e-6)
+
+
+@given(secondary_codes)
+def test_optimisation_keeps_the_strokes_and_shortens_the_path(code: str) -> None:
+    raw = build_job(
+        code, layout=load_layout("secondary-mark"), material=MATERIAL, machine=MACHINE,
+        optimize=False,
+    )  # fmt: skip
+    opt = optimize(raw)
+
+    def strokes(job: Job) -> Counter[tuple[Point, ...]]:
+        return Counter(min(p.points, p.points[::-1]) for _, p in job.primitives())
+
+    assert strokes(opt) == strokes(raw)
+    assert opt.jump_length() <= raw.jump_length()
+
+
+# --- decode round trips --------------------------------------------------------------------------
+
+
+@settings(max_examples=25)
+@given(code=secondary_codes, kind=st.sampled_from(["datamatrix", "qr", "dots", "outline", "inverse", "rotated"]))
+def test_codes_decode_back_exactly_from_the_burn(
+    layouts: dict[str, LayoutProfile], code: str, kind: str
+) -> None:
+    job = build(code, layouts[kind])
+    (check,) = verify_codes(job, MACHINE)
+    assert check.decoded == code
+
+
+@settings(max_examples=25)
+@given(short_codes)
+def test_micro_qr_decodes_back_exactly(layouts: dict[str, LayoutProfile], code: str) -> None:
+    job = build(code, layouts["microqr"])
+    assert job.codes[0].symbology == "microqr"
+    (check,) = verify_codes(job, MACHINE)
+    assert check.decoded == code
+
+
+# --- module coverage ---------------------------------------------------------------------------------
+
+
+@settings(max_examples=15)
+@given(code=secondary_codes, kind=st.sampled_from(["datamatrix", "outline", "inverse"]))
+def test_burn_covers_dark_modules_and_spares_light_ones(
+    layouts: dict[str, LayoutProfile], code: str, kind: str
+) -> None:
+    job = build(code, layouts[kind])
+    (region,) = job.codes
+    m = region.module_mm
+    px = 40  # pixels per module
+    mask = burn_mask(job_strokes(job), spot_mm=MACHINE.spot_mm, bounds=region.bbox, px_per_mm=px / m) > 0
+    rows = region.matrix
+    q = round((region.bbox[2] - region.bbox[0]) / m) - len(rows[0])
+    q //= 2
+    grid = [("1" if region.inverse else "0") * (len(rows[0]) + 2 * q)] * q
+    grid = (
+        grid
+        + [("1" if region.inverse else "0") * q + row + ("1" if region.inverse else "0") * q for row in rows]
+        + grid
+    )
+    for r, line in enumerate(grid):
+        for c, ch in enumerate(line):
+            cell = mask[r * px + 1 : (r + 1) * px - 1, c * px + 1 : (c + 1) * px - 1]
+            marked = (ch == "1") != region.inverse
+            if marked:
+                assert cell.mean() > 0.97, (r, c, cell.mean())
+            else:
+                assert not cell.any(), (r, c)
