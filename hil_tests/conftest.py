@@ -397,6 +397,13 @@ def _check_name(nodeid: str) -> str:
     return name.removeprefix("test_")
 
 
+def _figure(value: object) -> Figure:
+    """A figure as the JSON report can hold it: numbers, text and booleans as they are."""
+    if value is None or isinstance(value, int | float | str | bool):
+        return value
+    return str(value)
+
+
 def _reason(report: pytest.TestReport) -> str:
     longrepr = report.longrepr
     if report.skipped and isinstance(longrepr, tuple):
@@ -426,7 +433,7 @@ class ReportWriter:
         rec.duration_s += report.duration
         rec.figures.update(
             {
-                k.removeprefix(FIGURE_PREFIX): v
+                k.removeprefix(FIGURE_PREFIX): _figure(v)
                 for k, v in props.items()
                 if k.startswith(FIGURE_PREFIX)
             }

@@ -46,6 +46,8 @@ pytestmark = pytest.mark.timeout(90)
 
 #: how far a simulated burn may sit from the job's own points (galvo / G-code quantisation)
 BURN_TOLERANCE_MM = 0.01
+#: how much faster than real time a simulator runs when a check needs its timing
+SPEED_UP = 20
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -333,6 +335,7 @@ def test_abort_when_idle(driver: GuardedDriver, bench: Any) -> None:
 @pytest.mark.operator
 def test_recovery_after_unplug(bench: Any, operator: Any, figures: Any) -> None:
     listener = RecordingListener()
+    error: object
     if bench.is_sim:
         job = stream_job(bench.machine, power_pct=probe_power(bench))
         error, at = disconnect_simulated(bench, job, listener)
@@ -418,11 +421,14 @@ def test_mark_time_estimate(bench: Any, figures: Any) -> None:
     assert result.complete
     if result.device_mark_time_s is not None:
         device_s, source = result.device_mark_time_s, "device"
+    elif bench.is_sim:
+        # no mark-time query in the protocol (GRBL): time a run on a simulator sped up F times
+        # and scale back (host round trips are not sped up: the figure errs on the long side)
+        sped_up = bench.open(timing=str(SPEED_UP))
+        result = sped_up.run(job)
+        assert result.complete
+        device_s, source = result.elapsed_s * bench.timing_factor(sped_up.url), "wall clock × F"
     else:
-        # no mark-time query in the protocol (GRBL): time the run on a device running in real time
-        if bench.is_sim:
-            result = bench.open(timing="realtime").run(job)
-            assert result.complete
         device_s, source = result.elapsed_s, "wall clock"
     figures("estimate_s", estimated)
     figures("device_s", device_s)
@@ -492,13 +498,18 @@ def test_material_grid(driver: GuardedDriver, bench: Any, figures: Any) -> None:
 
 def test_abort_latency(bench: Any, operator: Any, figures: Any) -> None:
     """Runs last in this file: on real GRBL an abort may leave the controller locked."""
-    driver = bench.open(timing="realtime")
-    job = timed_job(bench.machine, seconds=6.0, power_pct=probe_power(bench))
+    # a simulator sped up F times: the job outlasts the abort, travel stays short in wall time
+    driver = bench.open(timing=str(SPEED_UP))
+    job = timed_job(bench.machine, seconds=6.0 * SPEED_UP, power_pct=probe_power(bench))
     listener = RecordingListener()
     burns_before = len(bench.burns())
     with run_in_thread(driver, job, listener) as box:
         assert listener.first_progress.wait(20), "the job never reported progress"
-        time.sleep(0.3)  # let it get well into the job
+        if bench.is_sim:  # abort mid-burn: wait until the simulator has started burning
+            deadline = time.monotonic() + 20
+            while len(bench.burns()) == burns_before and time.monotonic() < deadline:
+                time.sleep(0.02)
+        time.sleep(0.2)  # let it get well into the job
         assert "ended_at" not in box, "the job finished before it could be aborted"
         t0 = time.perf_counter()
         driver.abort()
@@ -506,6 +517,7 @@ def test_abort_latency(bench: Any, operator: Any, figures: Any) -> None:
     assert not box["hung"], "run() did not return after abort()"
     latency = box["ended_at"] - t0
     figures("abort_latency_s", latency)
+    figures("device_speed_up", bench.timing_factor(driver.url))  # 1 = real time
     figures("abort_call_s", abort_call_s)
     assert isinstance(box.get("error"), Aborted), f"expected Aborted, got {box!r}"
     assert driver.state() is not DeviceState.RUNNING
@@ -514,7 +526,7 @@ def test_abort_latency(bench: Any, operator: Any, figures: Any) -> None:
     # the device is stopped: it answers, and (once unlocked, where the protocol locks itself after
     # an abort) runs the next job to completion
     driver.info()
-    follow_up = square_job(bench.machine, power_pct=0.0)
+    follow_up = square_job(bench.machine, size_mm=1.0, power_pct=0.0)
     try:
         result = driver.run(follow_up)
     except DeviceAlarm as alarm:
@@ -529,7 +541,10 @@ def test_abort_latency(bench: Any, operator: Any, figures: Any) -> None:
         result = driver.run(follow_up)
     assert result.complete
     if bench.is_sim:
+        # the abort landed mid-burn: the job is on record as incomplete, with part of its strokes
         new = bench.burns()[burns_before:]
         assert new, "the simulator recorded no start for the aborted job"
         assert new[0].complete is False, "the aborted job is recorded as complete"
-        assert burned_length(new[0].polylines) < job.marked_length() * 0.9
+        burned = burned_length(new[0].polylines)
+        figures("burned_before_abort_mm", burned)
+        assert burned < job.marked_length() * 0.9

@@ -194,3 +194,16 @@ def test_ctrl_c_during_mark_aborts_with_emission_off() -> None:
         assert info.value.may_have_emitted is True
         assert not board.running and not board.emitting and not board.mo_open
         assert board.runs[-1].complete is False
+
+
+def test_unlock_clears_grbl_and_refuses_lmc(capsys: pytest.CaptureFixture[str]) -> None:
+    from markstation.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["unlock", "--device", "sim://grbl?link=ideal", "--yes"])
+    assert info.value.code == 0
+    assert "unlocked" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as info:
+        main(["unlock", "--device", "sim://lmc", "--yes"])
+    assert info.value.code == 1
+    assert "has no alarm lock" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
@@ -65,7 +66,9 @@ def test_golden_square_10mm() -> None:
     assert all(not ln.startswith("G1") for ln in program.lines[: program.first_emission])
 
 
-def test_golden_full_secondary_mark(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_golden_full_secondary_mark(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     job_builder = pytest.importorskip("markstation.job.layout")
     from markstation.profiles import load_layout, load_material
 
@@ -112,7 +115,9 @@ def test_no_emission_without_power() -> None:
     assert program.first_emission == len(program.lines)
 
 
-@pytest.mark.parametrize("flags", [(False, False, False), (True, False, False), (True, True, True), (False, True, False)])
+@pytest.mark.parametrize(
+    "flags", [(False, False, False), (True, False, False), (True, True, True), (False, True, False)]
+)
 @given(x=st.floats(-150, 150), y=st.floats(-100, 100))
 def test_geometry_round_trip(flags: tuple[bool, bool, bool], x: float, y: float) -> None:
     swap, fx, fy = flags
@@ -145,9 +150,15 @@ def test_frame_program() -> None:
         ("error:20", ErrorReply(20)),
         ("ALARM:3", AlarmMessage(3)),
         ("Grbl 1.1h ['$' for help]", Banner("Grbl", "1.1h", "'$' for help")),
-        ("GrblHAL 1.1f ['$' or '$HELP' for help]", Banner("GrblHAL", "1.1f", "'$' or '$HELP' for help")),
+        (
+            "GrblHAL 1.1f ['$' or '$HELP' for help]",
+            Banner("GrblHAL", "1.1f", "'$' or '$HELP' for help"),
+        ),
         ("[MSG:'$H'|'$X' to unlock]", Feedback("MSG", "'$H'|'$X' to unlock")),
-        ("[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]", Feedback("GC", "G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0")),
+        (
+            "[GC:G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0]",
+            Feedback("GC", "G0 G54 G17 G21 G90 G94 M5 M9 T0 F0 S0"),
+        ),
         ("[HLP:$$ $# $G $I $N]", Feedback("HLP", "$$ $# $G $I $N")),
         ("[echo:G1X1]", Feedback("echo", "G1X1")),
         ("[G54:1.000,2.000,0.000]", Feedback("G54", "1.000,2.000,0.000")),
@@ -173,10 +184,19 @@ def test_parse_status_all_fields() -> None:
     )
     assert isinstance(st_, Status)
     assert (st_.state, st_.substate, st_.mpos, st_.buffer, st_.line_number) == (
-        "Hold", 1, (3.22, 1.168, 0.0), (14, 128), 99
+        "Hold",
+        1,
+        (3.22, 1.168, 0.0),
+        (14, 128),
+        99,
     )
     assert (st_.feed, st_.speed, st_.pins, st_.wco, st_.overrides, st_.accessories) == (
-        481, 401, "XD", (1.0, 0.0, 0.0), (100, 90, 110), "CF"
+        481,
+        401,
+        "XD",
+        (1.0, 0.0, 0.0),
+        (100, 90, 110),
+        "CF",
     )
     assert st_.extra == (("H", "1"),)
     idle = parse_line("<Idle|WPos:0.000,0.000,0.000|F:0>")
@@ -202,21 +222,23 @@ def test_parse_refuses_non_ascii() -> None:
 @given(st.binary(max_size=200))
 def test_parser_never_raises_anything_else(data: bytes) -> None:
     for raw in LineSplitter().feed(data + b"\n"):
-        try:
+        with contextlib.suppress(DeviceProtocolError):
             parse_line(raw)
-        except DeviceProtocolError:
-            pass
 
 
 @given(st.text(alphabet="<>[]|:,.$=-0123456789okerrorALARMIdleRunMPosWPosFSBfOvGrbl ", max_size=80))
 def test_parser_on_near_miss_text(text: str) -> None:
-    try:
+    with contextlib.suppress(DeviceProtocolError):
         parse_line(text)
-    except DeviceProtocolError:
-        pass
 
 
-@given(st.lists(st.sampled_from(["ok", "error:9", "<Idle|MPos:0.000,0.000,0.000|FS:0,0>", "ALARM:1"]), max_size=20), st.data())
+@given(
+    st.lists(
+        st.sampled_from(["ok", "error:9", "<Idle|MPos:0.000,0.000,0.000|FS:0,0>", "ALARM:1"]),
+        max_size=20,
+    ),
+    st.data(),
+)
 def test_splitter_any_chunking(lines: list[str], data: st.DataObject) -> None:
     stream = b"".join(ln.encode() + b"\r\n" for ln in lines)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
@@ -236,7 +258,10 @@ def test_splitter_refuses_endless_line() -> None:
 
 def test_split_words() -> None:
     assert [(w[0], w[1]) for w in split_words("G1X-1.5Y.5F600")] == [
-        ("G", 1), ("X", -1.5), ("Y", 0.5), ("F", 600)
+        ("G", 1),
+        ("X", -1.5),
+        ("Y", 0.5),
+        ("F", 600),
     ]
     with pytest.raises(WordError) as e1:
         split_words("1G")

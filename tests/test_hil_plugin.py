@@ -693,3 +693,15 @@ def test_cli_hil_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert done.value.code == 1
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_guard_forwards_unlock_only_where_the_driver_has_one() -> None:
+    from markstation.errors import DeviceError
+
+    class Lockable(FakeDriver):
+        def unlock(self) -> str:
+            return "[MSG:Caution: Unlocked]"
+
+    assert GuardedDriver(Lockable("usb://x", GRBL), allow_emission=False).unlock().endswith("ed]")
+    with pytest.raises(DeviceError, match="no alarm lock"):
+        GuardedDriver(FakeDriver("usb://lmc", LMC), allow_emission=False).unlock()

@@ -165,6 +165,7 @@ class MachineProfile:
     frequency_khz_max: float
     pulse_width_ns: tuple[float, ...]  # allowed MOPA pulse widths; empty = not a MOPA source
     jump_speed_mm_s_max: float
+    default_material: str
     #: protocol-specific settings (the [lmc] or [grbl] table), validated
     options: Mapping[str, Any]
     path: Path
@@ -222,6 +223,8 @@ MACHINE_SPEC: Spec = {
     "name": F(str),
     "description": F(str, default=""),
     "protocol": F(str, choices=("lmc", "grbl")),
+    # the material used when none is named: parameters must fit this machine's limits
+    "default_material": F(str, default=DEFAULT_MATERIAL),
     "field": {
         "width_mm": F(float, min=1, max=1000),
         "height_mm": F(float, min=1, max=1000),
@@ -458,6 +461,7 @@ def parse_machine(path: Path) -> MachineProfile:
         frequency_khz_max=lim["frequency_khz_max"],
         pulse_width_ns=tuple(float(w) for w in widths),
         jump_speed_mm_s_max=lim["jump_speed_mm_s_max"],
+        default_material=d["default_material"],
         options=d[d["protocol"]],
         path=path,
         sha256=digest,
@@ -575,7 +579,12 @@ def load_machine(name_or_path: str) -> MachineProfile:
     return result
 
 
-def load_material(name_or_path: str = DEFAULT_MATERIAL) -> MaterialProfile:
+def load_material(
+    name_or_path: str | None = None, *, machine: MachineProfile | None = None
+) -> MaterialProfile:
+    """The named material; without a name, the machine's default material (or blued-steel)."""
+    if name_or_path is None:
+        name_or_path = machine.default_material if machine is not None else DEFAULT_MATERIAL
     result: MaterialProfile = _load("materials", name_or_path)
     return result
 

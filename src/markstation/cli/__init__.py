@@ -66,6 +66,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("markstation.cli.device:info", "Show a device's model, firmware, serial and inputs."),
     "frame": ("markstation.cli.device:frame", "Trace the mark with the red pointer until Enter."),
     "mark": ("markstation.cli.device:mark", "Mark one code on a device."),
+    "unlock": ("markstation.cli.device:unlock", "Clear a GRBL alarm lock ($X) on request."),
     "sim": ("markstation.cli.sim:sim", "Simulators: replay a USB capture, serve GRBL on a pty."),
     "batch": ("markstation.cli.batch:batch", "Import, run, inspect and resolve registry batches."),
     "log": ("markstation.cli.log:log", "Verify and export the tamper-evident journal."),

@@ -300,7 +300,7 @@ def run_cmd(
     station: str | None,
     auto: bool,
     machine: str | None,
-    material: str,
+    material: str | None,
     limit: int | None,
 ) -> None:
     """Mark pending (and previously failed) items one after another.
@@ -378,7 +378,7 @@ class _AutoUI:
 
 
 def _dry_run(
-    store: SqliteStore, out: Path, machine: str | None, material: str, limit: int | None
+    store: SqliteStore, out: Path, machine: str | None, material: str | None, limit: int | None
 ) -> None:
     from markstation.queue.runner import DryRunItem, dry_run
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, TextIO, cast
 import click
 
 from markstation.cli.options import device_option, layout_option, machine_option, material_option
-from markstation.errors import Aborted, DeviceError, MarkstationError
+from markstation.errors import Aborted, ConfigError, DeviceError, MarkstationError
 
 if TYPE_CHECKING:
     from markstation.devices.base import DeviceInfo, Driver, Inputs, RunResult
@@ -46,13 +46,16 @@ def resolve_machine(url: str, machine: str | None) -> MachineProfile:
     return default_machine_for(protocol_of(DeviceURL.parse(url)))
 
 
-def build(code: str, layout: str, material: str, machine: MachineProfile) -> Job:
+def build(code: str, layout: str, material: str | None, machine: MachineProfile) -> Job:
     """The job for ``code`` (validated against the layout, the material and the machine)."""
     from markstation.job.layout import build_job
     from markstation.profiles import load_layout, load_material
 
     return build_job(
-        code, layout=load_layout(layout), material=load_material(material), machine=machine
+        code,
+        layout=load_layout(layout),
+        material=load_material(material, machine=machine),
+        machine=machine,
     )
 
 
@@ -256,6 +259,28 @@ def info(device: str, machine: str | None) -> None:
 
 
 @click.command()
+@device_option()
+@machine_option
+@click.option("--yes", "-y", is_flag=True, help="Do not ask whether the machine was checked.")
+def unlock(device: str, machine: str | None, yes: bool) -> None:
+    """Clear a GRBL alarm lock ($X) after an alarm or an abort.
+
+    Only ever on the operator's request: after an alarm the position may be wrong, so check the
+    machine (and re-home if it has homing) before unlocking. LMC boards have no alarm lock.
+    """
+    from markstation.devices.registry import open_device
+
+    profile = resolve_machine(device, machine)
+    if not yes:
+        click.confirm("Machine checked and safe to unlock?", abort=True)
+    with open_device(device, profile) as driver:
+        clear = getattr(driver, "unlock", None)
+        if clear is None:
+            raise ConfigError(f"device '{device}': a {profile.protocol} device has no alarm lock")
+        click.echo(f"unlocked: {clear()}")
+
+
+@click.command()
 @click.argument("code")
 @device_option()
 @layout_option
@@ -270,7 +295,12 @@ def info(device: str, machine: str | None) -> None:
     help="Trace N times and stop, without waiting for Enter (for scripts and tests).",
 )
 def frame(
-    code: str, device: str, layout: str, material: str, machine: str | None, count: int | None
+    code: str,
+    device: str,
+    layout: str,
+    material: str | None,
+    machine: str | None,
+    count: int | None,
 ) -> None:
     """Trace the mark of CODE with the red pointer (the beam never fires) until Enter."""
     from markstation.devices.registry import open_device
@@ -299,7 +329,7 @@ def frame(
 @machine_option
 @click.option("--yes", "-y", is_flag=True, help="Mark without asking for confirmation.")
 def mark(
-    code: str, device: str, layout: str, material: str, machine: str | None, yes: bool
+    code: str, device: str, layout: str, material: str | None, machine: str | None, yes: bool
 ) -> None:
     """Mark CODE once: build the job, confirm, mark with a progress bar, report the device time.
 

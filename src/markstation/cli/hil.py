@@ -11,9 +11,10 @@ import click
 def hil() -> None:
     """Hardware-in-the-loop reports and the material test grid.
 
-    The suite runs under pytest from a source checkout: ``pytest hil_tests`` (both simulators) or
-    ``pytest hil_tests --device usb://lmc [--allow-emission] [--operator]``. It writes a JSON report
-    and a Markdown summary; these commands read them back.
+    The suite itself runs under pytest from a source checkout: "pytest hil_tests" (both
+    simulators) or "pytest hil_tests --device usb://lmc [--allow-emission] [--operator]". It
+    writes hil-report.json and hil-report.md; "hil report" re-renders the summary, "hil grid"
+    previews the material test grid the suite marks.
     """
 
 
@@ -120,7 +121,7 @@ def grid(
 ) -> None:
     """Show (and preview) the power × speed material test grid the HIL suite marks.
 
-    The suite marks it with `pytest hil_tests --device URL --allow-emission -k material_grid`;
+    The suite marks it with "pytest hil_tests --device URL --allow-emission -k material_grid";
     this command only builds it: cells, size and estimated time, and a preview with -o.
     """
     from markstation.errors import ConfigError

@@ -49,7 +49,7 @@ def material_option(f: FC) -> FC:
     return click.option(
         "--material",
         metavar="NAME",
-        default=DEFAULT_MATERIAL,
-        show_default=True,
-        help="Material profile (name or .toml path).",
+        default=None,
+        help="Material profile (name or .toml path); default: the machine's default_material "
+        f"({DEFAULT_MATERIAL} on the LMC fiber machine, blued-steel-gantry on grbl-marker).",
     )(f)

@@ -76,8 +76,14 @@ def optimize_primitives(
         return original
     starts = [p.start for p in original]
     ends = [p.end for p in original]
-    order, flipped = _greedy(starts, ends, start)
-    chains = _chains(order, flipped, starts, ends, start)
+    units = _input_links(original)
+    unit_starts = [_entry(*u[0], starts, ends) for u in units]
+    unit_ends = [_exit(*u[-1], starts, ends) for u in units]
+    order, flipped = _greedy(unit_starts, unit_ends, start)
+    tour = [
+        _reverse_chain(units[u]) if f else units[u] for u, f in zip(order, flipped, strict=True)
+    ]
+    chains = _chains(tour, starts, ends)
     if len(chains) > 2:
         chains = _improve(chains, starts, ends, start)
     result = tuple(
@@ -110,65 +116,136 @@ def _greedy(
     for e in range(2 * n):
         key = int((xs[e] - x0) * inv) * ncy + int((ys[e] - y0) * inv)
         grid.setdefault(key, []).append(e)
+    near, indptr = _near_lists(xs, ys, owner, (x0, y0), cell, (ncx, ncy))
     used = bytearray(n)
     alive = list(range(n))
     order: list[int] = []
     flipped: list[bool] = []
     px, py = origin
+    current = -1  # the endpoint we stand on (-1: the origin)
     for remaining in range(n, 0, -1):
         best = -1
         best_d2 = math.inf
-        fx, fy = (px - x0) * inv, (py - y0) * inv
-        cx, cy = math.floor(fx), math.floor(fy)
-        if 0 <= cx < ncx and 0 <= cy < ncy:
-            # distance (in cells) from the point to the edge of its own cell
-            margin = min(fx - cx, cx + 1 - fx, fy - cy, cy + 1 - fy)
-            r = 0
-            while True:
-                for gx in range(max(cx - r, 0), min(cx + r, ncx - 1) + 1):
-                    edge = gx in (cx - r, cx + r)
-                    for gy in range(cy - r, cy + r + 1) if edge else (cy - r, cy + r):
-                        if gy < 0 or gy >= ncy:
-                            continue
-                        bucket = grid.get(gx * ncy + gy)
-                        if bucket is None:
-                            continue
-                        for e in bucket:
-                            if used[owner[e]]:
-                                continue
-                            dx, dy = xs[e] - px, ys[e] - py
-                            d2 = dx * dx + dy * dy
-                            if d2 < best_d2 or (d2 == best_d2 and e < best):
-                                best_d2, best = d2, e
-                # everything not yet seen is at least (r + margin) cells away
-                reach = (r + margin) * cell
-                if best >= 0 and best_d2 <= reach * reach:
+        if current >= 0:
+            # the precomputed nearest endpoints, closest first: the first free one is the answer
+            for e in near[indptr[current] : indptr[current + 1]]:
+                if not used[owner[e]]:
+                    best = e
                     break
-                if r >= cx and r >= cy and r >= ncx - 1 - cx and r >= ncy - 1 - cy:
-                    reach = math.inf  # the rings covered the whole grid
-                    break
-                r += 1
-                if 4 * r * r > 2 * remaining:
-                    break
-            if best >= 0 and best_d2 > reach * reach:
-                best = -1  # not proven nearest: fall back to the scan below
-                best_d2 = math.inf
         if best < 0:
-            # far from everything that is left: a plain scan is cheaper than more rings
-            alive = [i for i in alive if not used[i]]
-            for i in alive:
-                for e in (i, i + n):
-                    dx, dy = xs[e] - px, ys[e] - py
-                    d2 = dx * dx + dy * dy
-                    if d2 < best_d2 or (d2 == best_d2 and e < best):
-                        best_d2, best = d2, e
+            fx, fy = (px - x0) * inv, (py - y0) * inv
+            cx, cy = math.floor(fx), math.floor(fy)
+            if 0 <= cx < ncx and 0 <= cy < ncy:
+                # distance (in cells) from the point to the edge of its own cell
+                margin = min(fx - cx, cx + 1 - fx, fy - cy, cy + 1 - fy)
+                r = 0
+                while True:
+                    for gx in range(max(cx - r, 0), min(cx + r, ncx - 1) + 1):
+                        edge = gx in (cx - r, cx + r)
+                        for gy in range(cy - r, cy + r + 1) if edge else (cy - r, cy + r):
+                            if gy < 0 or gy >= ncy:
+                                continue
+                            bucket = grid.get(gx * ncy + gy)
+                            if bucket is None:
+                                continue
+                            for e in bucket:
+                                if used[owner[e]]:
+                                    continue
+                                dx, dy = xs[e] - px, ys[e] - py
+                                d2 = dx * dx + dy * dy
+                                if d2 < best_d2 or (d2 == best_d2 and e < best):
+                                    best_d2, best = d2, e
+                    # everything not yet seen is at least (r + margin) cells away
+                    reach = (r + margin) * cell
+                    if best >= 0 and best_d2 <= reach * reach:
+                        break
+                    if r >= cx and r >= cy and r >= ncx - 1 - cx and r >= ncy - 1 - cy:
+                        reach = math.inf  # the rings covered the whole grid
+                        break
+                    r += 1
+                    if 4 * r * r > 2 * remaining:
+                        break
+                if best >= 0 and best_d2 > reach * reach:
+                    best = -1  # not proven nearest: fall back to the scan below
+                    best_d2 = math.inf
+            if best < 0:
+                # far from everything that is left: a plain scan is cheaper than more rings
+                alive = [i for i in alive if not used[i]]
+                for i in alive:
+                    for e in (i, i + n):
+                        dx, dy = xs[e] - px, ys[e] - py
+                        d2 = dx * dx + dy * dy
+                        if d2 < best_d2 or (d2 == best_d2 and e < best):
+                            best_d2, best = d2, e
         i = owner[best]
         flip = best >= n  # entered at its end point: traverse reversed
         used[i] = 1
         order.append(i)
         flipped.append(flip)
         px, py = starts[i] if flip else ends[i]
+        current = i if flip else i + n  # we leave the stroke at its other end
     return order, flipped
+
+
+def _near_lists(
+    xs: list[float],
+    ys: list[float],
+    owner: list[int],
+    corner: Point,
+    cell: float,
+    cells: tuple[int, int],
+    keep: int = 12,
+) -> tuple[list[int], list[int]]:
+    """For every endpoint, up to ``keep`` nearest endpoints of other strokes, nearest first.
+
+    Only candidates that are provably complete are listed: those within the radius around the
+    point that the 3 x 3 block of grid cells fully covers. So the first free entry of a list is
+    the exact nearest free endpoint; an exhausted list means "search further" (the caller's
+    ring search). Candidate pairs come from the grid with numpy, no Python loop per pair.
+    """
+    import numpy as np
+
+    ncx, ncy = cells
+    x = np.asarray(xs)
+    y = np.asarray(ys)
+    own = np.asarray(owner)
+    fx = (x - corner[0]) / cell
+    fy = (y - corner[1]) / cell
+    ix = np.minimum(fx.astype(np.int64), ncx - 1)
+    iy = np.minimum(fy.astype(np.int64), ncy - 1)
+    key = ix * ncy + iy
+    by_cell = np.argsort(key, kind="stable")
+    # cell_start[k]..cell_start[k + 1]: the endpoints of cell k within by_cell
+    cell_start = np.searchsorted(key[by_cell], np.arange(ncx * ncy + 1))
+    margin = np.minimum.reduce([fx - ix, ix + 1 - fx, fy - iy, iy + 1 - fy])
+    reach2 = ((1.0 + margin) * cell) ** 2
+    everyone = np.arange(len(xs))
+    src_parts = []
+    dst_parts = []
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            nx, ny = ix + dx, iy + dy
+            ok = (nx >= 0) & (nx < ncx) & (ny >= 0) & (ny < ncy)
+            target = np.where(ok, nx * ncy + ny, 0)
+            lo = cell_start[target]
+            counts = np.where(ok, cell_start[target + 1] - lo, 0)
+            src = np.repeat(everyone, counts)
+            offsets = np.arange(len(src)) - np.repeat(np.cumsum(counts) - counts, counts)
+            src_parts.append(src)
+            dst_parts.append(by_cell[np.repeat(lo, counts) + offsets])
+    src = np.concatenate(src_parts)
+    dst = np.concatenate(dst_parts)
+    d2 = (x[dst] - x[src]) ** 2 + (y[dst] - y[src]) ** 2
+    good = (own[dst] != own[src]) & (d2 <= reach2[src])
+    src, dst, d2 = src[good], dst[good], d2[good]
+    order = np.lexsort((dst, d2, src))
+    src, dst = src[order], dst[order]
+    first = np.searchsorted(src, np.arange(len(xs)), side="left")
+    rank = np.arange(len(src)) - first[src]
+    short = rank < keep
+    src, dst = src[short], dst[short]
+    indptr = np.searchsorted(src, np.arange(len(xs) + 1), side="left")
+    return dst.tolist(), indptr.tolist()
 
 
 # --- 2. chains -------------------------------------------------------------------------------------
@@ -184,27 +261,39 @@ def _exit(i: int, flip: bool, starts: Sequence[Point], ends: Sequence[Point]) ->
     return starts[i] if flip else ends[i]
 
 
-def _chains(
-    order: list[int],
-    flipped: list[bool],
-    starts: Sequence[Point],
-    ends: Sequence[Point],
-    origin: Point,
-) -> list[Chain]:
-    """Split the greedy tour where the jump is more than twice the median jump."""
+def _input_links(prims: Sequence[Primitive]) -> list[Chain]:
+    """Runs of the input order joined by its shortest jumps (the scan pitch of a hatch).
+
+    Consecutive input strokes stay together when the jump between them is zero, or at most
+    1.5 x the shortest non-zero jump of the input and at most half as long as either stroke:
+    what a builder laid down as a tight zig-zag stays one unit. This halves the work for hatched
+    codes; jumps comparable to the strokes themselves are left for the optimiser to judge.
+    """
+    jumps = [math.dist(prims[k - 1].end, prims[k].start) for k in range(1, len(prims))]
+    positive = [d for d in jumps if d > _EPS]
+    limit = 1.5 * min(positive) if positive else 0.0
+    units: list[Chain] = [[(0, False)]]
+    for k in range(1, len(prims)):
+        d = jumps[k - 1]
+        short = min(prims[k - 1].length(), prims[k].length())
+        if d > _EPS and (d > limit or d > 0.5 * short):
+            units.append([])
+        units[-1].append((k, False))
+    return units
+
+
+def _chains(tour: list[Chain], starts: Sequence[Point], ends: Sequence[Point]) -> list[Chain]:
+    """Join consecutive units of the greedy tour unless the jump is over twice the median jump."""
     jumps = [
-        math.dist(
-            _exit(order[k - 1], flipped[k - 1], starts, ends),
-            _entry(order[k], flipped[k], starts, ends),
-        )
-        for k in range(1, len(order))
+        math.dist(_exit(*tour[k - 1][-1], starts, ends), _entry(*tour[k][0], starts, ends))
+        for k in range(1, len(tour))
     ]
     limit = 2.0 * sorted(jumps)[len(jumps) // 2] if jumps else 0.0
-    chains: list[Chain] = [[(order[0], flipped[0])]]
-    for k in range(1, len(order)):
+    chains: list[Chain] = [list(tour[0])]
+    for k in range(1, len(tour)):
         if jumps[k - 1] > limit:
             chains.append([])
-        chains[-1].append((order[k], flipped[k]))
+        chains[-1].extend(tour[k])
     return chains
 
 
@@ -214,119 +303,162 @@ def _reverse_chain(chain: Chain) -> Chain:
 
 # --- 3. 2-opt and Or-opt over chains ----------------------------------------------------------------
 
+#: up to this many chains the distances between all chain ends are computed once, up front
+MATRIX_CHAINS = 400
+
+
+class _Tour:
+    """Chains in visiting order, each possibly reversed, over a fixed table of end points.
+
+    Point index ``2c`` / ``2c + 1`` is chain c's first / last end as built, ``2m`` the start
+    point and ``2m + 1`` a sentinel "nowhere" whose distance to everything is 0 (the open end
+    of the tour). ``dist`` works on index arrays of any shape.
+    """
+
+    def __init__(
+        self, chains: list[Chain], starts: Sequence[Point], ends: Sequence[Point], origin: Point
+    ) -> None:
+        import numpy as np
+
+        m = len(chains)
+        pts = []
+        for chain in chains:
+            pts.append(_entry(*chain[0], starts, ends))
+            pts.append(_exit(*chain[-1], starts, ends))
+        pts.append(origin)
+        pts.append(origin)  # the sentinel's coordinates do not matter
+        xy = np.asarray(pts, dtype=np.float64)
+        self.m = m
+        self.x = xy[:, 0]
+        self.y = xy[:, 1]
+        self.origin = 2 * m
+        self.sentinel = 2 * m + 1
+        self.order = np.arange(m)
+        self.rev = np.zeros(m, dtype=np.int64)
+        self.matrix: FloatArray | None = None
+        if m <= MATRIX_CHAINS:
+            d = np.hypot(self.x[:, None] - self.x[None, :], self.y[:, None] - self.y[None, :])
+            d[self.sentinel, :] = 0.0
+            d[:, self.sentinel] = 0.0
+            self.matrix = d
+
+    def dist(self, p: object, q: object) -> FloatArray:
+        import numpy as np
+
+        if self.matrix is not None:
+            out: FloatArray = self.matrix[p, q]
+            return out
+        pa, qa = np.asarray(p), np.asarray(q)
+        d: FloatArray = np.hypot(self.x[pa] - self.x[qa], self.y[pa] - self.y[qa])
+        return np.where((pa == self.sentinel) | (qa == self.sentinel), 0.0, d)
+
+    def ends(self) -> tuple[object, object]:
+        """Entry and exit point indices of the chains in visiting order."""
+        first = 2 * self.order
+        r = self.rev[self.order]
+        return first + r, first + 1 - r
+
+    def chains(self, chains: list[Chain]) -> list[Chain]:
+        return [
+            _reverse_chain(chains[c]) if self.rev[c] else chains[c] for c in self.order.tolist()
+        ]
+
 
 def _improve(
     chains: list[Chain], starts: Sequence[Point], ends: Sequence[Point], origin: Point
 ) -> list[Chain]:
-    import numpy as np
-
-    def endpoints(cs: list[Chain]) -> tuple[FloatArray, FloatArray]:
-        a = np.array([_entry(*c[0], starts, ends) for c in cs], dtype=np.float64)
-        b = np.array([_exit(*c[-1], starts, ends) for c in cs], dtype=np.float64)
-        return a, b
-
-    o = np.array(origin, dtype=np.float64)
+    tour = _Tour(chains, starts, ends, origin)
     for _ in range(MAX_SWEEPS):
-        a, b = endpoints(chains)
-        moved = _two_opt_sweep(chains, a, b, o)
-        if moved:
-            a, b = endpoints(chains)
-        chains, relocated = _or_opt_sweep(chains, a, b, o)
+        moved = _two_opt_sweep(tour)
+        relocated = _or_opt_sweep(tour)
         if not (moved or relocated):
             break
-    return chains
-
-
-def _dist(p: FloatArray, q: FloatArray) -> FloatArray:
-    import numpy as np
-
-    d: FloatArray = np.hypot(p[..., 0] - q[..., 0], p[..., 1] - q[..., 1])
-    return d
+    return tour.chains(chains)
 
 
 def _band(m: int) -> int:
     return max(2, min(m, MAX_PAIRS // max(m, 1)))
 
 
-def _two_opt_sweep(chains: list[Chain], a: FloatArray, b: FloatArray, origin: FloatArray) -> bool:
+def _ranked(gain: FloatArray, limit: int = 256) -> list[int]:
+    """Flat indices of the positive gains, largest first (stable, so deterministic)."""
+    import numpy as np
+
+    flat = gain.ravel()
+    candidates = np.flatnonzero(flat > _EPS)
+    if candidates.size == 0:
+        return []
+    ranked = candidates[np.argsort(-flat[candidates], kind="stable")]
+    result: list[int] = ranked[:limit].tolist()
+    return result
+
+
+def _two_opt_sweep(tour: _Tour) -> bool:
     """Reverse every non-overlapping run i..j whose reversal shortens the tour; True if any."""
     import numpy as np
 
-    m = len(chains)
+    m = tour.m
     band = _band(m)
-    prev = np.vstack([origin[None, :], b[:-1]])  # exit point before chain i
-    left_old = _dist(prev, a)  # jump into chain i
+    a, b = tour.ends()
+    prev = np.concatenate(([tour.origin], b[:-1]))  # type: ignore[index]
+    nxt = np.concatenate((a[1:], [tour.sentinel]))  # type: ignore[index]
     i_idx = np.arange(m)[:, None]
     j_idx = i_idx + np.arange(band)[None, :]
-    valid = j_idx < m
     j_c = np.minimum(j_idx, m - 1)
-    has_next = j_c + 1 < m
-    nxt = np.minimum(j_c + 1, m - 1)
-    right_old = np.where(has_next, _dist(b[j_c], a[nxt]), 0.0)
-    left_new = _dist(prev[i_idx], b[j_c])
-    right_new = np.where(has_next, _dist(a[i_idx], a[nxt]), 0.0)
-    gain = left_old[:, None] + right_old - left_new - right_new
-    gain = np.where(valid & (j_idx > i_idx), gain, 0.0)
-    candidates = np.flatnonzero(gain > _EPS)
-    if candidates.size == 0:
-        return False
-    ranked = candidates[np.argsort(-gain.ravel()[candidates], kind="stable")]
+    ai, pi = a[i_idx], prev[i_idx]  # type: ignore[index]
+    bj, nj = b[j_c], nxt[j_c]  # type: ignore[index]
+    gain = tour.dist(pi, ai) + tour.dist(bj, nj) - tour.dist(pi, bj) - tour.dist(ai, nj)
+    gain = np.where((j_idx < m) & (j_idx > i_idx), gain, 0.0)
     taken = np.zeros(m + 1, dtype=bool)  # positions whose edges a chosen move already touches
     applied = False
-    for flat in ranked[:256]:
-        i, k = divmod(int(flat), band)
+    for flat in _ranked(gain):
+        i, k = divmod(flat, band)
         j = i + k
         # the move rewrites edges (i-1, i) and (j, j+1): keep runs disjoint and not touching
         if taken[i : j + 2].any():
             continue
         taken[i : j + 2] = True
-        chains[i : j + 1] = [_reverse_chain(c) for c in reversed(chains[i : j + 1])]
+        run = tour.order[i : j + 1][::-1].copy()
+        tour.order[i : j + 1] = run
+        tour.rev[run] ^= 1
         applied = True
     return applied
 
 
-def _or_opt_sweep(
-    chains: list[Chain], a: FloatArray, b: FloatArray, origin: FloatArray
-) -> tuple[list[Chain], bool]:
-    """Move single chains (forward or reversed) to a better gap; non-conflicting moves at once."""
+def _or_opt_sweep(tour: _Tour) -> bool:
+    """Move single chains (either way round) to a better gap; non-conflicting moves at once."""
     import numpy as np
 
-    m = len(chains)
+    m = tour.m
     band = _band(m + 1)
-    prev = np.vstack([origin[None, :], b[:-1]])
-    has_after = np.arange(m) + 1 < m
-    after = np.minimum(np.arange(m) + 1, m - 1)
+    a, b = tour.ends()
+    prev = np.concatenate(([tour.origin], b[:-1]))  # type: ignore[index]
+    nxt = np.concatenate((a[1:], [tour.sentinel]))  # type: ignore[index]
     # gain from taking chain i out: its two jumps replaced by one
-    removal = _dist(prev, a) + np.where(has_after, _dist(b, a[after]) - _dist(prev, a[after]), 0.0)
-    # gap g (0..m) lies between exit point ext[g] (origin for g = 0) and chain g's entry
-    ext = np.vstack([origin[None, :], b])
+    removal = tour.dist(prev, a) + tour.dist(b, nxt) - tour.dist(prev, nxt)
+    # gap g (0..m) lies between exit point gap_exit[g] and entry point gap_entry[g]
+    gap_exit = np.concatenate(([tour.origin], b))  # type: ignore[index]
+    gap_entry = np.concatenate((a, [tour.sentinel]))  # type: ignore[index]
     i_idx = np.arange(m)[:, None]
     g_idx = i_idx - band // 2 + np.arange(band)[None, :]
-    valid = (g_idx >= 0) & (g_idx <= m) & (g_idx != i_idx) & (g_idx != i_idx + 1)
     g_c = np.clip(g_idx, 0, m)
-    g_has_entry = g_c < m
-    entry_g = np.minimum(g_c, m - 1)
-    ext_g = ext[g_c]
-    closed = np.where(g_has_entry, _dist(ext_g, a[entry_g]), 0.0)
-    forward = (
-        _dist(ext_g, a[i_idx]) + np.where(g_has_entry, _dist(b[i_idx], a[entry_g]), 0.0) - closed
-    )
-    backward = (
-        _dist(ext_g, b[i_idx]) + np.where(g_has_entry, _dist(a[i_idx], a[entry_g]), 0.0) - closed
-    )
-    cost = np.minimum(forward, backward)
-    gain = np.where(valid, removal[:, None] - cost, 0.0)
-    candidates = np.flatnonzero(gain > _EPS)
-    if candidates.size == 0:
-        return chains, False
-    ranked = candidates[np.argsort(-gain.ravel()[candidates], kind="stable")]
+    ge, gn = gap_exit[g_c], gap_entry[g_c]
+    ai, bi = a[i_idx], b[i_idx]  # type: ignore[index]
+    closed = tour.dist(ge, gn)
+    forward = tour.dist(ge, ai) + tour.dist(bi, gn) - closed
+    backward = tour.dist(ge, bi) + tour.dist(ai, gn) - closed
+    valid = (g_idx >= 0) & (g_idx <= m) & (g_idx != i_idx) & (g_idx != i_idx + 1)
+    gain = np.where(valid, removal[:, None] - np.minimum(forward, backward), 0.0)
+    ranked = _ranked(gain)
+    if not ranked:
+        return False
     # a move touches chain i's neighbours and gap g's two sides; keep those sets disjoint
     busy_chain = np.zeros(m, dtype=bool)
     busy_gap = np.zeros(m + 1, dtype=bool)
-    inserts: dict[int, Chain] = {}
+    inserts: dict[int, tuple[int, bool]] = {}
     removed: set[int] = set()
-    for flat in ranked[:256]:
-        i, k = divmod(int(flat), band)
+    for flat in ranked:
+        i, k = divmod(flat, band)
         g = i - band // 2 + k
         lo, hi = max(0, i - 1), min(m - 1, i + 1)
         glo, ghi = max(0, g - 1), min(m - 1, g)
@@ -337,13 +469,17 @@ def _or_opt_sweep(
         busy_chain[lo : hi + 1] = True
         busy_chain[glo : ghi + 1] = True
         busy_gap[i] = busy_gap[i + 1] = busy_gap[g] = True
-        reverse = bool(backward[i, k] < forward[i, k])
-        inserts[g] = _reverse_chain(chains[i]) if reverse else chains[i]
+        inserts[g] = (i, bool(backward[i, k] < forward[i, k]))
         removed.add(i)
-    out: list[Chain] = []
+    order = tour.order.tolist()
+    new_order: list[int] = []
     for pos in range(m + 1):
         if pos in inserts:
-            out.append(inserts[pos])
+            i, flip = inserts[pos]
+            new_order.append(order[i])
+            if flip:
+                tour.rev[order[i]] ^= 1
         if pos < m and pos not in removed:
-            out.append(chains[pos])
-    return out, True
+            new_order.append(order[pos])
+    tour.order = np.asarray(new_order, dtype=np.int64)
+    return True

@@ -52,12 +52,11 @@ class TextShape:
 
 def _quote(text: str, limit: int = 60) -> str:
     shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return '"' + "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in shown) + '"'
+    return '"' + "".join(c if c.isprintable() else repr(c)[1:-1] for c in shown) + '"'
 
 
 def _describe(ch: str) -> str:
-    shown = repr(ch) if ch.isprintable() else "a control character"
-    return f"{shown} (U+{ord(ch):04X})"
+    return f"{ch!r} (U+{ord(ch):04X})"
 
 
 def _missing(text: str, font: StrokeFont) -> list[str]:

@@ -35,7 +35,6 @@ from markstation.errors import BatchError, ConfigError, DeviceError, JobError, M
 from markstation.job.ir import Job
 from markstation.profiles import (
     DEFAULT_MACHINE,
-    DEFAULT_MATERIAL,
     LayoutProfile,
     MachineProfile,
     MaterialProfile,
@@ -455,7 +454,7 @@ def run_batch(
     station: str,
     ui: OperatorUI,
     auto: bool = False,
-    material: str | MaterialProfile = DEFAULT_MATERIAL,
+    material: str | MaterialProfile | None = None,
     limit: int | None = None,
     build: JobBuilder | None = None,
     estimator: Estimator | None = None,
@@ -467,7 +466,12 @@ def run_batch(
     Holds the store's runner lock for the whole run (StoreError if another runner holds it).
     """
     actor = Actor(operator, station)
-    mat = material if isinstance(material, MaterialProfile) else load_material(material)
+    # a named material is checked before the lock is taken; without one, the machine's default
+    mat = (
+        material
+        if material is None or isinstance(material, MaterialProfile)
+        else load_material(material)
+    )
     recovered = store.acquire_runner(actor)
     try:
         for code in recovered:
@@ -487,7 +491,7 @@ def run_batch(
                 actor=actor,
                 ui=ui,
                 auto=auto,
-                material=mat,
+                material=mat if mat is not None else load_material(machine=driver.machine),
                 build=build or default_builder,
                 estimator=estimator or default_estimator,
                 poll_estop=poll_estop,
@@ -521,7 +525,7 @@ def dry_run(
     out_dir: str | Path,
     *,
     machine: str | MachineProfile | None = None,
-    material: str | MaterialProfile = DEFAULT_MATERIAL,
+    material: str | MaterialProfile | None = None,
     limit: int | None = None,
     build: JobBuilder | None = None,
     estimator: Estimator | None = None,
@@ -538,7 +542,9 @@ def dry_run(
         if isinstance(machine, MachineProfile)
         else load_machine(machine or DEFAULT_MACHINE["lmc"])
     )
-    mat = material if isinstance(material, MaterialProfile) else load_material(material)
+    mat = (
+        material if isinstance(material, MaterialProfile) else load_material(material, machine=mach)
+    )
     make_job = build or default_builder
     est = estimator or default_estimator
     out = Path(out_dir)

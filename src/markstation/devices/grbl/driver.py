@@ -160,15 +160,15 @@ class GrblDriver(Driver):
         if url.scheme == "sim":
             _check_sim_options(url, opts)
             port_url = "sim://grbl?" + urlencode({**opts, "machine": str(machine.path)})
-            return cls(url.raw, machine, port_url=port_url, baud=baud, simulated=True,
-                       streaming=streaming)  # fmt: skip
+            return cls(
+                url.raw, machine, port_url=port_url, baud=baud, simulated=True, streaming=streaming
+            )
         port = url.path or url.host
         if not port:
             raise ConfigError(
                 f"device URL '{url.raw}': no serial port; e.g. serial:///dev/ttyUSB0?protocol=grbl"
             )
-        return cls(url.raw, machine, port_url=port, baud=baud, simulated=False,
-                   streaming=streaming)  # fmt: skip
+        return cls(url.raw, machine, port_url=port, baud=baud, simulated=False, streaming=streaming)
 
     @property
     def simulator(self) -> GrblSim | None:
@@ -492,8 +492,10 @@ class GrblDriver(Driver):
         reply, _ = self._command("$X")
         if isinstance(reply, ErrorReply):
             cls = InterlockOpen if reply.code == 13 else DeviceError
-            raise cls(f"{self.url}: '$X' refused: error:{reply.code} ({reply.text})",
-                      may_have_emitted=False)  # fmt: skip
+            raise cls(
+                f"{self.url}: '$X' refused: error:{reply.code} ({reply.text})",
+                may_have_emitted=False,
+            )
         status = self._query_status()
         with self._cv:
             said = [m for m in self._messages if m.startswith("Caution")]
@@ -713,8 +715,9 @@ class GrblDriver(Driver):
             ), False
         if self._alarms:
             alarm = self._alarms[-1]
-            return DeviceAlarm(self._alarm_message(alarm, acked, total),
-                               may_have_emitted=emitted), True  # fmt: skip
+            return DeviceAlarm(
+                self._alarm_message(alarm, acked, total), may_have_emitted=emitted
+            ), True
         if self._banner_seq != banner0:
             return DeviceReset(
                 f"{self.url}: the controller reset itself at line {acked} of {total} (banner "
@@ -722,8 +725,9 @@ class GrblDriver(Driver):
                 may_have_emitted=emitted,
             ), False
         if self._garbage:
-            return DeviceProtocolError(f"{self.url}: {self._garbage[-1]}",
-                                       may_have_emitted=emitted), True  # fmt: skip
+            return DeviceProtocolError(
+                f"{self.url}: {self._garbage[-1]}", may_have_emitted=emitted
+            ), True
         return None
 
     def _status_failure(
@@ -736,8 +740,9 @@ class GrblDriver(Driver):
                 may_have_emitted=emitted,
             ), True
         if status.state in ("Alarm", "Sleep"):
-            return DeviceAlarm(self._alarm_message(None, acked, total),
-                               may_have_emitted=emitted), True  # fmt: skip
+            return DeviceAlarm(
+                self._alarm_message(None, acked, total), may_have_emitted=emitted
+            ), True
         return None
 
     def _alarm_message(self, alarm: AlarmMessage | None, acked: int, total: int) -> str:
@@ -823,6 +828,7 @@ def discover() -> list[DeviceInfo]:
         device = str(getattr(p, "device", "") or "")
         if not device:
             continue
+        description = str(getattr(p, "description", "") or "")
         extra = {}
         if getattr(p, "vid", None) is not None:
             extra["usb"] = f"{p.vid:04x}:{p.pid or 0:04x}"
@@ -830,7 +836,7 @@ def discover() -> list[DeviceInfo]:
             DeviceInfo(
                 url=f"serial://{device}?protocol=grbl&baud=115200",
                 protocol="grbl",
-                model=str(getattr(p, "description", "") or "serial port"),
+                model=description if description not in ("", "n/a") else "serial port",
                 firmware="",
                 serial=str(getattr(p, "serial_number", "") or ""),
                 simulated=False,

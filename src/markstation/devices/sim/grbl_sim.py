@@ -1123,13 +1123,14 @@ class GrblSim:
             m.feed = feed
         if "T" in values:
             m.tool = int(values["T"])
-        spindle_change = None
+        spindle_change = False
         if "S" in values:
             m.s = values["S"]
-        if 7 in ms:
-            new = f"M{ms[7]}"
-            if new != m.spindle:
-                spindle_change = new
+        if 7 in ms and f"M{ms[7]}" != m.spindle:
+            # the planner carries the laser state with each block, so it changes here; the line
+            # still waits for the motion before it (laser mode syncs on M3/M4/M5 changes)
+            m.spindle = f"M{ms[7]}"
+            spindle_change = True
         if 8 in ms:
             if ms[8] == 9:
                 m.coolant.clear()
@@ -1186,34 +1187,11 @@ class GrblSim:
                 blocks.extend(self._arc_blocks(values, plane, start, target, feed, unit, motion))
         if self.check_mode:
             blocks = []
-        actions: list[Callable[[float], None]] = []
-        if spindle_change is not None:
-            # M3/M4/M5 changes wait for the motion before them (laser mode syncs on these only)
-            def change(t: float, new: str = spindle_change) -> None:
-                m.spindle = new
-                if new == "M5":
-                    self._close_stroke()
-
-            actions.append(change)
-        if ms.get(4) in (2, 30):
-
-            def program_end(t: float) -> None:
-                m.spindle = "M5"
-                m.coolant.clear()
-                m.motion, m.absolute, m.coord, m.plane = "1", True, 0, "17"
-                self.g92 = [0.0, 0.0, 0.0]
-                self._emit("[MSG:Pgm End]")
-
-            actions.append(program_end)
         dwell = values.get("P", 0.0) if nonmodal == "4" else None
         steps: list[Step] = []
-        if blocks:
-            steps.append(("plan", blocks))
-        if actions or dwell is not None:
+        if spindle_change or dwell is not None:
 
-            def synced(t: float) -> None:
-                for act in actions:
-                    act(t)
+            def before_motion(t: float) -> None:
                 if dwell is None or self.check_mode:
                     return
                 if self._laser_s() > 0 and (
@@ -1225,7 +1203,19 @@ class GrblSim:
                 if end > t and self._pending is not None:
                     self._pending.steps.insert(1, ("dwell", end))
 
-            steps.append(("sync", synced))
+            steps.append(("sync", before_motion))
+        if blocks:
+            steps.append(("plan", blocks))
+        if ms.get(4) in (2, 30):
+
+            def program_end(t: float) -> None:
+                m.spindle = "M5"
+                m.coolant.clear()
+                m.motion, m.absolute, m.coord, m.plane = "1", True, 0, "17"
+                self.g92 = [0.0, 0.0, 0.0]
+                self._emit("[MSG:Pgm End]")
+
+            steps.append(("sync", program_end))
         if steps:
             self._pending = Pending(steps)
         return None

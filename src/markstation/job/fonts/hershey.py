@@ -16,7 +16,7 @@ from markstation.job.ir import Point
 
 def font_names() -> list[str]:
     """Names accepted after ``hershey:``."""
-    from HersheyFonts import HersheyFonts  # type: ignore[import-untyped]
+    from HersheyFonts import HersheyFonts
 
     return sorted(HersheyFonts().default_font_names)
 
