@@ -10,7 +10,9 @@ from PIL import Image
 from markstation.cli import main
 
 CODE = "PE-SUCAMEC-2016-000123"
-SCHEME = r"^(?P<country>[A-Z]{2})-(?P<authority>[A-Z]{2,12})-(?P<year>[0-9]{4})-(?P<number>[0-9]{4,8})$"
+SCHEME = (
+    r"^(?P<country>[A-Z]{2})-(?P<authority>[A-Z]{2,12})-(?P<year>[0-9]{4})-(?P<number>[0-9]{4,8})$"
+)
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -171,6 +173,8 @@ def test_verify_failure_writes_the_picture_then_exits_1(
         "fill = 'dots'\n",
     )
     out_file = tmp_path / "dots.png"
-    code, out, err = run(["preview", CODE, "-l", str(layout), "-o", str(out_file), "--verify"], capsys)
+    code, out, err = run(
+        ["preview", CODE, "-l", str(layout), "-o", str(out_file), "--verify"], capsys
+    )
     assert_one_line_error(code, err, "Data Matrix does not decode", "nothing decoded")
     assert out_file.exists() and "wrote" in out

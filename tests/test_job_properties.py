@@ -13,7 +13,6 @@ import dataclasses
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -52,7 +51,9 @@ def build(code: str, layout: LayoutProfile, material: str = "blued-steel") -> Jo
     return build_job(code, layout=layout, material=load_material(material), machine=MACHINE)
 
 
-def code_layout(directory: Path, kind: str, module: float, extra: str = "", short: bool = False) -> LayoutProfile:
+def code_layout(
+    directory: Path, kind: str, module: float, extra: str = "", short: bool = False
+) -> LayoutProfile:
     pattern = SHORT_PATTERN if short else load_layout("secondary-mark").code_pattern
     example = "PE-2016-000123" if short else "PE-SUCAMEC-2016-000123"
     name = f"{kind}-{abs(hash((module, extra, short))) % 10**8}"
@@ -102,7 +103,7 @@ def test_rendered_cap_height_equals_the_requested_height(code: str) -> None:
     assert text.cap_height_mm == 1.8
     # the layout's baseline is y = -0.9 mm; capitals and digits reach exactly the cap line
     # (only the tail of a Q may go below the baseline)
-    x0, y0, x1, y1 = text.bbox
+    _, y0, _, y1 = text.bbox
     assert y1 == pytest.approx(-0.9 + 1.8, abs=1e-6)
     if "Q" not in code:
         assert y0 == pytest.approx(-0.9, abs=1e-6)
@@ -127,7 +128,10 @@ def test_optimisation_keeps_the_strokes_and_shortens_the_path(code: str) -> None
 
 
 @settings(max_examples=25)
-@given(code=secondary_codes, kind=st.sampled_from(["datamatrix", "qr", "outline", "inverse", "rotated"]))
+@given(
+    code=secondary_codes,
+    kind=st.sampled_from(["datamatrix", "qr", "outline", "inverse", "rotated"]),
+)
 def test_codes_decode_back_exactly_from_the_burn(
     layouts: dict[str, LayoutProfile], code: str, kind: str
 ) -> None:
@@ -176,7 +180,10 @@ def test_burn_covers_dark_modules_and_spares_light_ones(
     (region,) = job.codes
     m = region.module_mm
     px = 40  # pixels per module
-    mask = burn_mask(job_strokes(job), spot_mm=MACHINE.spot_mm, bounds=region.bbox, px_per_mm=px / m) > 0
+    mask = (
+        burn_mask(job_strokes(job), spot_mm=MACHINE.spot_mm, bounds=region.bbox, px_per_mm=px / m)
+        > 0
+    )
     # what should burn, module by module, quiet zone included: the dark modules, or for an
     # inverse code the light modules and the whole quiet-zone ring
     rows = region.matrix

@@ -31,7 +31,9 @@ def stroke_key(prim: Primitive) -> tuple[str, tuple[Point, ...]]:
     return ("L", min(prim.points, prim.points[::-1]))
 
 
-def multiset(prims: list[Primitive] | tuple[Primitive, ...]) -> Counter[tuple[str, tuple[Point, ...]]]:
+def multiset(
+    prims: list[Primitive] | tuple[Primitive, ...],
+) -> Counter[tuple[str, tuple[Point, ...]]]:
     return Counter(stroke_key(p) for p in prims)
 
 

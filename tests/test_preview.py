@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import shutil
 import subprocess
@@ -58,7 +59,7 @@ def test_image_geometry_row_zero_is_y_max() -> None:
     img = rasterize([[(0.5, 9.5)]], spot_mm=0.4, bounds=(0.0, 0.0, 10.0, 10.0), px_per_mm=10)
     assert img.mode == "L" and img.size == (100, 100)
     ys, xs = np.nonzero(burned(img))
-    assert 3 <= xs.min() and xs.max() <= 6 and 3 <= ys.min() and ys.max() <= 6
+    assert xs.min() >= 3 and xs.max() <= 6 and ys.min() >= 3 and ys.max() <= 6
 
 
 def test_stroke_width_is_the_spot_with_round_caps() -> None:
@@ -101,7 +102,7 @@ def _brute(strokes: list[list[tuple[float, float]]], spot: float, ppm: float) ->
     py = bounds[3] - (jj + 0.5) / ppm
     mask = np.zeros((n, n), dtype=bool)
     for s in strokes:
-        segs = [(s[0], s[0])] if len(s) == 1 else list(zip(s, s[1:], strict=False))
+        segs = [(s[0], s[0])] if len(s) == 1 else list(itertools.pairwise(s))
         for (ax, ay), (bx, by) in segs:
             dx, dy = bx - ax, by - ay
             length2 = dx * dx + dy * dy
@@ -296,7 +297,9 @@ def test_svg_draws_dots_as_spot_discs() -> None:
 TESSERACT = shutil.which("tesseract")
 
 
-@pytest.mark.skipif(TESSERACT is None, reason="tesseract is not installed (apt-get install tesseract-ocr)")
+@pytest.mark.skipif(
+    TESSERACT is None, reason="tesseract is not installed (apt-get install tesseract-ocr)"
+)
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "code", [CODE, "SV-ABC-2013-4567", "CO-INDUMIL-2024-98765432", "GT-DIGECAM-1999-0001"]

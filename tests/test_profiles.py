@@ -68,9 +68,7 @@ def test_shipped_values_are_parsed_in_units() -> None:
     assert len(mach.sha256) == 64
 
 
-def test_user_profiles_shadow_shipped_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_user_profiles_shadow_shipped_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = _copy(tmp_path, "layouts", "text-only", ("height_mm = 1.8", "height_mm = 2.4"))
     monkeypatch.setenv("MARKSTATION_PROFILES", str(tmp_path))
     assert prof.available("layouts")["text-only"] == path

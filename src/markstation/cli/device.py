@@ -47,11 +47,11 @@ def resolve_machine(url: str, machine: str | None) -> MachineProfile:
 
 
 def build(code: str, layout: str, material: str | None, machine: MachineProfile) -> Job:
-    """The job for ``code`` (validated against the layout, the material and the machine)."""
-    from markstation.job.layout import build_job
+    """The job for ``code``: validated against layout, material and machine; 2D codes decoded back."""
+    from markstation.job.layout import build_verified_job
     from markstation.profiles import load_layout, load_material
 
-    return build_job(
+    return build_verified_job(
         code,
         layout=load_layout(layout),
         material=load_material(material, machine=machine),

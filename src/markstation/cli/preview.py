@@ -88,8 +88,8 @@ def preview(
     out = output if output is not None else default_output(code)
     kind = check_output(out)
     lay = load_layout(layout)
-    mat = load_material(material)
     mach = load_machine(machine)
+    mat = load_material(material, machine=mach)
 
     raw = build_job(code, layout=lay, material=mat, machine=mach, optimize=False)
     job = optimize(raw)

@@ -168,6 +168,9 @@ def check_points(
     points: Iterable[Point], machine: MachineProfile, layout: LayoutProfile, where: str
 ) -> None:
     """OutOfFieldError naming ``where`` and the first point outside the field or a safe area."""
+    pts = points if isinstance(points, list) else list(points)
+    if not pts:
+        return
     fld = machine.field
     areas = (
         (fld, f"the {machine.field_width_mm:g} × {machine.field_height_mm:g} mm field of "
@@ -175,7 +178,14 @@ def check_points(
         (machine.safe_area, f"the safe area of machine '{machine.name}' ({_rect_text(machine.safe_area)})"),
         (layout.safe_area, f"the safe area of layout '{layout.name}' ({_rect_text(layout.safe_area)})"),
     )  # fmt: skip
-    for x, y in points:
+    xs = [p[0] for p in pts]
+    ys = [p[1] for p in pts]
+    # the common case in one pass of C loops: finite, and the bounding box inside every area
+    if math.isfinite(sum(xs) + sum(ys)):
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        if all(r.contains(x0, y0, tol=_TOL) and r.contains(x1, y1, tol=_TOL) for r, _ in areas):
+            return
+    for x, y in pts:
         if not (math.isfinite(x) and math.isfinite(y)):
             raise OutOfFieldError(f"{where}: point ({x}, {y}) is not a finite coordinate")
         for rect, label in areas:
@@ -254,7 +264,10 @@ def _build_code(
     cols, rows = matrix.size
     m = float(el["module_mm"])
     q = int(el["quiet_zone_modules"])
-    top_left = (-cols * m / 2, rows * m / 2)  # the symbol's centre at the element origin
+    x, y, turn = el["x_mm"], el["y_mm"], el["rotation_deg"]
+    # the symbol's centre at the element position; unrotated symbols are built in place
+    centred = (-cols * m / 2, rows * m / 2)
+    top_left = centred if turn else (x + centred[0], y + centred[1])
     prims = fill_modules(
         matrix,
         module_mm=m,
@@ -266,8 +279,11 @@ def _build_code(
         spot_mm=machine.spot_mm,
         direction=_hatch_direction(material.hatch_angle_deg),
     )
-    place = _place(el["x_mm"], el["y_mm"], el["rotation_deg"])
-    bbox = place.apply_bbox(code_bbox(matrix, module_mm=m, top_left=top_left, quiet_zone_modules=q))
+    bbox = code_bbox(matrix, module_mm=m, top_left=top_left, quiet_zone_modules=q)
+    if turn:
+        place = _place(x, y, turn)
+        prims = tuple(place.apply_primitive(p) for p in prims)
+        bbox = place.apply_bbox(bbox)
     region = CodeRegion(
         symbology=plan.kind,
         payload=plan.content,
@@ -276,7 +292,7 @@ def _build_code(
         inverse=el["fill"] == "inverse",
         matrix=matrix.rows,
     )
-    return [place.apply_primitive(p) for p in prims], region
+    return list(prims), region
 
 
 def _build_image(plan: _Planned, material: MaterialProfile) -> list[Primitive]:
@@ -353,7 +369,7 @@ def build_job(
         else:
             prims = _build_image(plan, material)
             pending.append((layer_name("raster"), material.fill, prims))
-        check_points((p for prim in prims for p in prim.points), machine, layout, where)
+        check_points([p for prim in prims for p in prim.points], machine, layout, where)
 
     for name, params, prims in pending:
         if prims:
@@ -384,4 +400,23 @@ def build_job(
         from markstation.job.optimize import optimize as optimize_job
 
         job = optimize_job(job)
+    return job
+
+
+def build_verified_job(
+    code: str,
+    *,
+    layout: LayoutProfile,
+    material: MaterialProfile,
+    machine: MachineProfile,
+) -> Job:
+    """:func:`build_job`, then every 2D code decoded back from the rendered burn.
+
+    This is what may go to a laser: a code that does not read back exactly (VerifyError) is
+    refused before a byte is sent. Previews use :func:`build_job` and verify on request.
+    """
+    from markstation.preview import verify_codes
+
+    job = build_job(code, layout=layout, material=material, machine=machine)
+    verify_codes(job, machine)
     return job

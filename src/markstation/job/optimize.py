@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     FloatArray = npt.NDArray[np.float64]
+    IntArray = npt.NDArray[np.int64]
 
 #: improvement sweeps per layer (each applies every non-conflicting improving move it finds)
 MAX_SWEEPS = 40
@@ -76,13 +77,8 @@ def optimize_primitives(
         return original
     starts = [p.start for p in original]
     ends = [p.end for p in original]
-    units = _input_links(original)
-    unit_starts = [_entry(*u[0], starts, ends) for u in units]
-    unit_ends = [_exit(*u[-1], starts, ends) for u in units]
-    order, flipped = _greedy(unit_starts, unit_ends, start)
-    tour = [
-        _reverse_chain(units[u]) if f else units[u] for u, f in zip(order, flipped, strict=True)
-    ]
+    order, flipped = _greedy(starts, ends, start)
+    tour = [[(i, f)] for i, f in zip(order, flipped, strict=True)]
     chains = _chains(tour, starts, ends)
     if len(chains) > 2:
         chains = _improve(chains, starts, ends, start)
@@ -108,15 +104,19 @@ def _greedy(
     owner = [e % n for e in range(2 * n)]
     x0, y0 = min(xs), min(ys)
     w, h = max(xs) - x0, max(ys) - y0
-    # about half an endpoint per cell on average: few candidates per ring
-    cell = max(0.5 * math.sqrt(max(w * h, 1e-12) / n), max(w, h) / 4096, 1e-6)
+    # fine cells (about half an endpoint each) for the precomputed near lists ...
+    fine = max(0.5 * math.sqrt(max(w * h, 1e-12) / n), max(w, h) / 4096, 1e-6)
+    near, indptr = _near_lists(
+        xs, ys, owner, (x0, y0), fine, (int(w / fine) + 1, int(h / fine) + 1)
+    )
+    # ... coarse cells (about four endpoints each) for the ring search when a list runs dry
+    cell = 4 * fine
     inv = 1.0 / cell
     ncx, ncy = int(w * inv) + 1, int(h * inv) + 1
     grid: dict[int, list[int]] = {}
     for e in range(2 * n):
         key = int((xs[e] - x0) * inv) * ncy + int((ys[e] - y0) * inv)
         grid.setdefault(key, []).append(e)
-    near, indptr = _near_lists(xs, ys, owner, (x0, y0), cell, (ncx, ncy))
     used = bytearray(n)
     alive = list(range(n))
     order: list[int] = []
@@ -261,27 +261,6 @@ def _exit(i: int, flip: bool, starts: Sequence[Point], ends: Sequence[Point]) ->
     return starts[i] if flip else ends[i]
 
 
-def _input_links(prims: Sequence[Primitive]) -> list[Chain]:
-    """Runs of the input order joined by its shortest jumps (the scan pitch of a hatch).
-
-    Consecutive input strokes stay together when the jump between them is zero, or at most
-    1.5 x the shortest non-zero jump of the input and at most half as long as either stroke:
-    what a builder laid down as a tight zig-zag stays one unit. This halves the work for hatched
-    codes; jumps comparable to the strokes themselves are left for the optimiser to judge.
-    """
-    jumps = [math.dist(prims[k - 1].end, prims[k].start) for k in range(1, len(prims))]
-    positive = [d for d in jumps if d > _EPS]
-    limit = 1.5 * min(positive) if positive else 0.0
-    units: list[Chain] = [[(0, False)]]
-    for k in range(1, len(prims)):
-        d = jumps[k - 1]
-        short = min(prims[k - 1].length(), prims[k].length())
-        if d > _EPS and (d > limit or d > 0.5 * short):
-            units.append([])
-        units[-1].append((k, False))
-    return units
-
-
 def _chains(tour: list[Chain], starts: Sequence[Point], ends: Sequence[Point]) -> list[Chain]:
     """Join consecutive units of the greedy tour unless the jump is over twice the median jump."""
     jumps = [
@@ -342,7 +321,7 @@ class _Tour:
             d[:, self.sentinel] = 0.0
             self.matrix = d
 
-    def dist(self, p: object, q: object) -> FloatArray:
+    def dist(self, p: IntArray, q: IntArray) -> FloatArray:
         import numpy as np
 
         if self.matrix is not None:
@@ -352,7 +331,7 @@ class _Tour:
         d: FloatArray = np.hypot(self.x[pa] - self.x[qa], self.y[pa] - self.y[qa])
         return np.where((pa == self.sentinel) | (qa == self.sentinel), 0.0, d)
 
-    def ends(self) -> tuple[object, object]:
+    def ends(self) -> tuple[IntArray, IntArray]:
         """Entry and exit point indices of the chains in visiting order."""
         first = 2 * self.order
         r = self.rev[self.order]
@@ -400,13 +379,13 @@ def _two_opt_sweep(tour: _Tour) -> bool:
     m = tour.m
     band = _band(m)
     a, b = tour.ends()
-    prev = np.concatenate(([tour.origin], b[:-1]))  # type: ignore[index]
-    nxt = np.concatenate((a[1:], [tour.sentinel]))  # type: ignore[index]
+    prev = np.concatenate(([tour.origin], b[:-1]))
+    nxt = np.concatenate((a[1:], [tour.sentinel]))
     i_idx = np.arange(m)[:, None]
     j_idx = i_idx + np.arange(band)[None, :]
     j_c = np.minimum(j_idx, m - 1)
-    ai, pi = a[i_idx], prev[i_idx]  # type: ignore[index]
-    bj, nj = b[j_c], nxt[j_c]  # type: ignore[index]
+    ai, pi = a[i_idx], prev[i_idx]
+    bj, nj = b[j_c], nxt[j_c]
     gain = tour.dist(pi, ai) + tour.dist(bj, nj) - tour.dist(pi, bj) - tour.dist(ai, nj)
     gain = np.where((j_idx < m) & (j_idx > i_idx), gain, 0.0)
     taken = np.zeros(m + 1, dtype=bool)  # positions whose edges a chosen move already touches
@@ -432,18 +411,18 @@ def _or_opt_sweep(tour: _Tour) -> bool:
     m = tour.m
     band = _band(m + 1)
     a, b = tour.ends()
-    prev = np.concatenate(([tour.origin], b[:-1]))  # type: ignore[index]
-    nxt = np.concatenate((a[1:], [tour.sentinel]))  # type: ignore[index]
+    prev = np.concatenate(([tour.origin], b[:-1]))
+    nxt = np.concatenate((a[1:], [tour.sentinel]))
     # gain from taking chain i out: its two jumps replaced by one
     removal = tour.dist(prev, a) + tour.dist(b, nxt) - tour.dist(prev, nxt)
     # gap g (0..m) lies between exit point gap_exit[g] and entry point gap_entry[g]
-    gap_exit = np.concatenate(([tour.origin], b))  # type: ignore[index]
-    gap_entry = np.concatenate((a, [tour.sentinel]))  # type: ignore[index]
+    gap_exit = np.concatenate(([tour.origin], b))
+    gap_entry = np.concatenate((a, [tour.sentinel]))
     i_idx = np.arange(m)[:, None]
     g_idx = i_idx - band // 2 + np.arange(band)[None, :]
     g_c = np.clip(g_idx, 0, m)
     ge, gn = gap_exit[g_c], gap_entry[g_c]
-    ai, bi = a[i_idx], b[i_idx]  # type: ignore[index]
+    ai, bi = a[i_idx], b[i_idx]
     closed = tour.dist(ge, gn)
     forward = tour.dist(ge, ai) + tour.dist(bi, gn) - closed
     backward = tour.dist(ge, bi) + tour.dist(ai, gn) - closed

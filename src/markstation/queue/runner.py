@@ -58,9 +58,9 @@ ESTOP_POLL_S = 0.05
 def default_builder(
     code: str, layout: LayoutProfile, material: MaterialProfile, machine: MachineProfile
 ) -> Job:
-    from markstation.job.layout import build_job
+    from markstation.job.layout import build_verified_job
 
-    return build_job(code, layout=layout, material=material, machine=machine)
+    return build_verified_job(code, layout=layout, material=material, machine=machine)
 
 
 def default_estimator(job: Job) -> float:

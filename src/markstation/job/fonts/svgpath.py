@@ -68,16 +68,18 @@ class _Scanner:
 
 
 def _flat_enough(points: tuple[Point, ...], tolerance: float) -> bool:
-    """True when every control point lies within tolerance of the chord."""
+    """True when every control point lies within tolerance of the chord segment.
+
+    The curve lies in the convex hull of its control points, so it then stays within tolerance of
+    the chord too (the distance is to the segment, not the line, to catch overshooting ends).
+    """
     (x0, y0), (x1, y1) = points[0], points[-1]
     dx, dy = x1 - x0, y1 - y0
-    chord = math.hypot(dx, dy)
+    length2 = dx * dx + dy * dy
     for px, py in points[1:-1]:
-        if chord < 1e-12:
-            dist = math.hypot(px - x0, py - y0)
-        else:
-            dist = abs((px - x0) * dy - (py - y0) * dx) / chord
-        if dist > tolerance:
+        t = 0.0 if length2 == 0 else ((px - x0) * dx + (py - y0) * dy) / length2
+        t = min(1.0, max(0.0, t))
+        if math.hypot(px - (x0 + t * dx), py - (y0 + t * dy)) > tolerance:
             return False
     return True
 
