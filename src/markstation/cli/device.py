@@ -341,7 +341,13 @@ def mark(
     job = build(code, layout, material, profile)
     bounds = job.bounds()
     est = estimate_s(job)
-    rows = [("code", code), ("layout", layout), ("material", material), ("machine", profile.name)]
+    used = job.meta_dict()
+    rows = [
+        ("code", code),
+        ("layout", used.get("layout", layout)),
+        ("material", used.get("material", material or "-")),
+        ("machine", profile.name),
+    ]
     if bounds is not None:
         x0, y0, x1, y1 = bounds
         rows.append(
