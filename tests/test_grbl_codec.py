@@ -84,7 +84,10 @@ def test_golden_full_secondary_mark(
     program = encode_job(job, Geometry.from_machine(machine))
     stamp = GOLDEN / "grbl_secondary_mark.job-sha256"
     if not REGEN and stamp.exists() and stamp.read_text().strip() != job.sha256():
-        pytest.skip("the job builder's output changed; MARKSTATION_REGEN_GOLDEN=1 rewrites")
+        pytest.fail(
+            "the job builder's output changed; if that is intended, rewrite the golden files "
+            "with MARKSTATION_REGEN_GOLDEN=1"
+        )
     stamp.write_text(job.sha256() + "\n")
     _golden("grbl_secondary_mark.gcode", "\n".join(program.lines) + "\n")
     assert max(len(w) for w in program.wire()) <= 80

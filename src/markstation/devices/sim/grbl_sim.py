@@ -155,8 +155,18 @@ class GrblSim:
         self._clock = clock
         self.settings: dict[int, float] = dict(DEFAULT_SETTINGS)
         # a correctly set-up marker for this machine profile, then the caller's overrides
+        # (max rates of 12000 mm/min = 200 mm/s, the grbl-marker profile's speed limit)
         self.settings.update(
-            {30: geometry.max_s, 32: 1, 130: geometry.width_mm, 131: geometry.height_mm}
+            {
+                30: geometry.max_s,
+                32: 1,
+                110: 12000.0,
+                111: 12000.0,
+                120: 1000.0,
+                121: 1000.0,
+                130: geometry.width_mm,
+                131: geometry.height_mm,
+            }
         )
         if settings:
             self.settings.update(settings)
