@@ -15,7 +15,7 @@ import click
 from markstation.cli.options import device_option, machine_option, material_option
 from markstation.errors import ConfigError
 from markstation.profiles import DEFAULT_LAYOUT
-from markstation.queue.operator import Action, Inspection, OperatorUI, RunSummary
+from markstation.queue.operator import Action, Inspection, OperatorUI, QuietUI, RunSummary
 from markstation.queue.states import State
 from markstation.queue.store import Actor, Item, SqliteStore, default_db_path
 
@@ -337,38 +337,11 @@ def run_cmd(
         sys.exit(2)
 
 
-class _AutoUI:
-    """Unattended output: one line per item, no prompts."""
+class _AutoUI(QuietUI):
+    """Unattended output: one line per item, no prompts (the rest is QuietUI's)."""
 
     def show_item(self, item: Item, position: int, total: int) -> None:
         click.echo(f"[{position}/{total}] {item.code}  {item.make} {item.model} {item.serial}")
-
-    def ask_serial(self, item: Item) -> str | Action:
-        return item.serial
-
-    def serial_mismatch(self, item: Item, typed: str) -> None:
-        pass
-
-    def ready(self, item: Item, estimate_s: float, pedal: Callable[[], bool]) -> Action:
-        return Action.START
-
-    def framing(self, item: Item) -> Callable[[], bool]:
-        return lambda: True
-
-    def start_progress(self, item: Item, estimate_s: float) -> None:
-        pass
-
-    def progress(self, fraction: float, elapsed_s: float, remaining_s: float) -> None:
-        pass
-
-    def end_progress(self) -> None:
-        pass
-
-    def inspect(self, item: Item) -> Inspection:
-        return Inspection("pass")
-
-    def after_failure(self, item: Item, reason: str) -> Action:
-        return Action.QUIT
 
     def message(self, text: str) -> None:
         click.echo(f"   {text}")
