@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from _paths import REPO
 from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
-
-GOLDEN = Path(__file__).parent / "golden"
 
 #: mark parameters inside the grbl-marker limits (speed ≤ 200 mm/s, jump ≤ 300 mm/s)
 PARAMS = MarkParams(speed_mm_s=50.0, power_pct=40.0, frequency_khz=1.0, jump_speed_mm_s=200.0)
@@ -56,7 +55,7 @@ def write_profiles(root: Path, **grbl_options: object) -> Path:
     (root / "materials").mkdir(parents=True, exist_ok=True)
     (root / "machines").mkdir(parents=True, exist_ok=True)
     (root / "materials" / "grbl-test-steel.toml").write_text(MATERIAL)
-    base = (Path(__file__).parents[1] / "profiles" / "machines" / "grbl-marker.toml").read_text()
+    base = (REPO / "profiles" / "machines" / "grbl-marker.toml").read_text()
     text = base.replace('name = "grbl-marker"', 'name = "grbl-test"')
     for key, value in grbl_options.items():
         lines = [ln for ln in text.splitlines() if not ln.startswith(f"{key} ")]

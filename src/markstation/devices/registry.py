@@ -7,13 +7,23 @@ A driver class registered here provides::
 
 and validates its own URL options with ``url.check_keys(...)``. A discovery function lists devices
 that are attached (or simulated) for ``markstation devices``.
+
+Simulated devices: a driver never imports :mod:`markstation.devices.sim`. For a ``sim://`` URL it asks
+:func:`simulated_transport` for the protocol's :class:`SimulatedTransport` and opens its real code
+path (pyusb, pyserial) over what that returns. So a change to a simulator cannot break real hardware.
+
+Third-party packages add drivers and simulators the way python-can adds interfaces: entry points in
+the groups ``markstation.drivers`` (name ``scheme.protocol``, value ``module:Class``) and
+``markstation.simulators`` (name ``protocol``, value ``module:OBJECT``).
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from markstation.devices.base import DeviceInfo, Driver
 from markstation.devices.url import DeviceURL
@@ -28,12 +38,67 @@ DRIVERS: dict[tuple[str, str], str] = {
     ("sim", "grbl"): "markstation.devices.grbl.driver:GrblDriver",
 }
 
+#: protocol -> "module:OBJECT", a SimulatedTransport for sim://PROTOCOL
+SIMULATORS: dict[str, str] = {
+    "lmc": "markstation.devices.sim.lmc.backend:SIM_TRANSPORT",
+    "grbl": "markstation.devices.sim.grbl.serial_handler:SIM_TRANSPORT",
+}
+
 #: "module:function" returning list[DeviceInfo] of what is attached; each must not raise when
 #: the backend (libusb, serial ports) is missing, only return nothing
 DISCOVERY: tuple[str, ...] = (
     "markstation.devices.lmc.driver:discover",
     "markstation.devices.grbl.driver:discover",
 )
+
+
+@dataclass(frozen=True)
+class SimulatedLink:
+    """What a simulator hands the driver: the transport its real code runs over, and the simulator.
+
+    ``transport`` is what the protocol's real stack takes (a pyusb backend for LMC, an open pyserial
+    port for GRBL); ``simulator`` is the simulated device itself, for tests to press its pedal or open
+    its interlock (typed ``Any``: a driver must not depend on its API).
+    """
+
+    transport: Any
+    simulator: Any
+
+
+class SimulatedTransport(Protocol):
+    """A protocol's simulator as the registry offers it to that protocol's driver."""
+
+    #: the URL options the simulator understands (the driver adds its own)
+    options: tuple[str, ...]
+
+    def check_options(self, url: DeviceURL, options: Mapping[str, str]) -> None:
+        """Refuse bad simulator options (ConfigError naming the URL) before anything is opened."""
+
+    def open(self, url: DeviceURL, options: Mapping[str, str], machine: MachineProfile) -> SimulatedLink:
+        """Create the simulated device for ``options`` and the transport to reach it."""
+
+
+def _entry_points(group: str) -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=group)}
+
+
+def _driver_table() -> dict[tuple[str, str], str]:
+    table = dict(DRIVERS)
+    for name, value in _entry_points("markstation.drivers").items():
+        scheme, _, protocol = name.partition(".")
+        table.setdefault((scheme, protocol), value)
+    return table
+
+
+def simulated_transport(protocol: str) -> SimulatedTransport:
+    """The simulator for ``sim://PROTOCOL`` (ConfigError when there is none)."""
+    target = SIMULATORS.get(protocol) or _entry_points("markstation.simulators").get(protocol)
+    if target is None:
+        raise ConfigError(f"sim://{protocol}: no simulator for protocol '{protocol}'")
+    sim: SimulatedTransport = _load(target)
+    return sim
 
 
 def protocol_of(url: DeviceURL) -> str:
@@ -56,10 +121,11 @@ def open_device(url: str | DeviceURL, machine: MachineProfile | str | None = Non
     """
     parsed = url if isinstance(url, DeviceURL) else DeviceURL.parse(url)
     protocol = protocol_of(parsed)
-    target = DRIVERS.get((parsed.scheme, protocol))
+    drivers = _driver_table()
+    target = drivers.get((parsed.scheme, protocol))
     if target is None:
         known = ", ".join(
-            f"{s}://{p}" if s != "serial" else f"serial://PORT?protocol={p}" for s, p in DRIVERS
+            f"{s}://{p}" if s != "serial" else f"serial://PORT?protocol={p}" for s, p in drivers
         )
         raise ConfigError(f"device URL '{parsed.raw}': no driver for it (known: {known})")
     if machine is None:

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _paths import REPO
 from _queue_fakes import dump_db, sample_rows, write_csv, write_json
 from markstation.errors import BatchError
 from markstation.queue.batch import import_batch, read_batch
 from markstation.queue.states import State
 from markstation.queue.store import Actor, SqliteStore
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 ACTOR = Actor("J. Quispe", "station-1")
 

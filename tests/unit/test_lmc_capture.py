@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from _paths import REPO, SHARED
 from markstation.devices.lmc.codec import ListOp, Reply, unpack_packet
 from markstation.devices.lmc.pcap import (
     LINKTYPE_USBPCAP,
@@ -23,9 +24,9 @@ from markstation.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(120)
 
-REPO = Path(__file__).resolve().parents[1]
+
 CANDIDATES = (
-    Path(__file__).resolve().parents[2] / "shared" / "captures" / "ThreeOvals.pcap",
+    SHARED / "captures" / "ThreeOvals.pcap",
     REPO.parent / "shared" / "captures" / "ThreeOvals.pcap",
 )
 

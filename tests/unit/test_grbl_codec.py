@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grbl_helpers import GOLDEN, square_job, write_profiles
+from _paths import GOLDEN
+from grbl_helpers import square_job, write_profiles
 from markstation.devices.grbl import codec
 from markstation.devices.grbl.codec import (
     AlarmMessage,

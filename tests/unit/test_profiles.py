@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from _paths import REPO
 from markstation import profiles as prof
 from markstation.cli import main
 from markstation.errors import ConfigError, ProfileNotFound
 
-SHIPPED = Path(__file__).resolve().parents[1] / "profiles"
+SHIPPED = REPO / "profiles"
 
 
 def _copy(tmp_path: Path, kind: str, name: str, edit: tuple[str, str] | None = None) -> Path:

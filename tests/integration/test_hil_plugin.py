@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _paths import REPO
 from markstation.devices.base import (
     DeviceInfo,
     Driver,
@@ -57,7 +58,7 @@ from markstation.profiles import MachineProfile, default_machine_for
 
 pytest_plugins = ["pytester"]
 
-REPO = Path(__file__).resolve().parents[1]
+
 HIL_DIR = REPO / "hil_tests"
 LMC = default_machine_for("lmc")
 GRBL = default_machine_for("grbl")
@@ -532,6 +533,19 @@ def test_bench_hands_out_only_guarded_drivers(pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=1)
 
 
+def _read_all(fd: int) -> bytes:
+    """Everything the terminal holds: the echo of what was typed comes first, the prompt after it."""
+    import select
+
+    out = b""
+    while select.select([fd], [], [], 0.5)[0]:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
 @pytest.mark.timeout(60)
 def test_operator_prompts_on_the_terminal(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
@@ -549,7 +563,7 @@ def test_operator_prompts_on_the_terminal(
         monkeypatch.setenv("MARKSTATION_HIL_TTY", os.ttyname(slave))
         result = pytester.runpytest("-p", "no:cacheprovider", "--operator")
         result.assert_outcomes(passed=1)
-        assert b"Did the pointer trace a square? [y/N]" in os.read(master, 4096)
+        assert b"Did the pointer trace a square? [y/N]" in _read_all(master)
     finally:
         os.close(master)
         os.close(slave)

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from _paths import REPO
 from _queue_fakes import dump_db, sample_rows, write_csv
 from markstation.cli import main
 from markstation.queue.states import State
 from markstation.queue.store import Actor, SqliteStore
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _paths import GOLDEN
 from markstation.devices.lmc.codec import (
     END_DELAY_S,
     GALVO_CENTRE,
@@ -40,7 +40,6 @@ from markstation.errors import DeviceProtocolError, JobError, SafetyLimitError
 from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
 from markstation.profiles import MachineProfile, load_machine
 
-GOLDEN = Path(__file__).parent / "golden"
 WORD = st.integers(0, 0xFFFF)
 MOTION = (ListOp.JUMP_TO, ListOp.MARK_TO)
 
