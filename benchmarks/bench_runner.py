@@ -23,9 +23,10 @@ from markstation.devices.base import Driver
 from markstation.job.ir import Job, Layer, MarkParams, Polyline
 from markstation.profiles import LayoutProfile, MachineProfile, MaterialProfile
 from markstation.queue.batch import import_batch
+from markstation.queue.models import Actor
 from markstation.queue.operator import QuietUI
 from markstation.queue.runner import default_builder, run_batch
-from markstation.queue.store import Actor, SqliteStore
+from markstation.queue.sqlite import SqliteStore
 
 
 def one_stroke(

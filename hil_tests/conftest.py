@@ -5,7 +5,7 @@
 
 ``--allow-emission``  let checks marked ``emission`` fire the laser on real hardware (on a simulator
                       they always run: nothing can burn). Enforced twice: the checks are skipped, and
-                      the driver handed to every check refuses emission (markstation.hil_guard).
+                      the driver handed to every check refuses emission (markstation.hil.guard).
 ``--operator``        an engineer is at the bench: checks marked ``operator`` (pedal, interlock, USB
                       unplug) prompt on the terminal (/dev/tty, or MARKSTATION_HIL_TTY). Without it they
                       are skipped on real hardware; on a simulator they drive the simulator instead.
@@ -37,8 +37,8 @@ from markstation.devices.registry import open_device, protocol_of
 from markstation.devices.sim.ledger import LedgerJob, read_jobs
 from markstation.devices.url import DeviceURL
 from markstation.errors import MarkstationError
-from markstation.hil import CheckRecord, Figure, HilReport, parse_rig, write_report
-from markstation.hil_guard import GuardedDriver, is_simulated_url
+from markstation.hil.guard import GuardedDriver, is_simulated_url
+from markstation.hil.report import CheckRecord, Figure, HilReport, parse_rig, write_report
 from markstation.profiles import MachineProfile, default_machine_for, load_machine
 
 DEFAULT_DEVICES = ("sim://lmc", "sim://grbl")
@@ -455,7 +455,7 @@ class ReportWriter:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.state.records:
             return
-        from markstation.hil import HEADLINE_FIGURES, format_figure, summary_path_for
+        from markstation.hil.report import HEADLINE_FIGURES, format_figure, summary_path_for
 
         tr = terminalreporter
         tr.section("markstation hardware-in-the-loop")

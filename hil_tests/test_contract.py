@@ -30,8 +30,8 @@ from markstation.errors import (
     InterlockOpen,
     SafetyLimitError,
 )
-from markstation.hil_guard import GuardedDriver
-from markstation.hil_jobs import (
+from markstation.hil.guard import GuardedDriver
+from markstation.hil.jobs import (
     MIN_MARK_POWER_PCT,
     grid_axes,
     is_held_off,
@@ -125,7 +125,7 @@ def set_interlock(sim: Any, *, open_: bool) -> None:
 def has_interlock(machine: Any) -> bool:
     """Whether the machine profile wires an interlock (GRBL always has its safety-door input)."""
     if machine.protocol == "lmc":
-        return int(machine.options.get("interlock_bit", -1)) >= 0
+        return machine.lmc.interlock_bit >= 0
     return True
 
 

@@ -59,6 +59,18 @@ class VerifyError(JobError):
     """A 2D code did not decode back to the exact payload from the rendered burn."""
 
 
+class WordError(MarkstationError, ValueError):
+    """A G-code line GRBL would refuse while reading words; ``code`` is GRBL's error number.
+
+    Raised by the G-code word splitter that the GRBL codec and simulator share; the simulator
+    answers ``error:<code>`` with it.
+    """
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"G-code word error (GRBL error:{code})")
+        self.code = code
+
+
 class BatchError(MarkstationError):
     """A registry batch file is invalid or an item cannot change state as asked."""
 
@@ -142,3 +154,10 @@ class SafetyLimitError(DeviceError):
 
     def __init__(self, message: str, *, may_have_emitted: bool = False) -> None:
         super().__init__(message, may_have_emitted=may_have_emitted)
+
+
+class EmissionNotAllowed(SafetyLimitError):
+    """A hardware-in-the-loop check tried to emit on real hardware without ``--allow-emission``.
+
+    Nothing was sent (see :class:`markstation.hil.guard.GuardedDriver`).
+    """

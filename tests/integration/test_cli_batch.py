@@ -12,8 +12,9 @@ import pytest
 from _paths import REPO
 from _queue_fakes import dump_db, sample_rows, write_csv
 from markstation.cli import main
+from markstation.queue.models import Actor
+from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
-from markstation.queue.store import Actor, SqliteStore
 
 EXAMPLES = REPO / "examples"
 

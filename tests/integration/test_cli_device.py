@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from markstation.cli import main
-from markstation.cli.device import count_stop, run_with_progress
+from markstation.cli.device import count_stop
+from markstation.cli.progress import run_with_progress
 from markstation.devices.lmc.driver import LmcDriver
 from markstation.devices.registry import open_device
 from markstation.devices.sim.ledger import read_jobs

@@ -283,7 +283,7 @@ def test_discover_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.timeout(30)
 def test_driver_over_pty() -> None:
-    pty = pytest.importorskip("markstation.devices.sim.grbl_pty")
+    pty = pytest.importorskip("markstation.devices.sim.grbl.pty")
     with pty.serve_pty({"timing": "instant"}) as server:
         with _open(f"serial://{server.path}?protocol=grbl") as d:
             assert d.info().simulated is False  # it looks like any serial GRBL

@@ -24,7 +24,9 @@ from markstation.devices.grbl.codec import (
     parse_line,
 )
 from markstation.devices.sim.faults import Fault
-from markstation.devices.sim.grbl_sim import GrblSim, parse_settings, sim_from_options
+from markstation.devices.sim.grbl.controller import GrblController as GrblSim
+from markstation.devices.sim.grbl.options import build_controller as sim_from_options
+from markstation.devices.sim.grbl.options import parse_settings
 from markstation.devices.sim.ledger import Ledger, read_jobs
 from markstation.errors import ConfigError
 from markstation.job.ir import Job, Layer, MarkParams, Polyline
@@ -453,7 +455,7 @@ def test_alarm_message_parses() -> None:
 def test_pty_with_plain_pyserial_client() -> None:
     import serial
 
-    from markstation.devices.sim.grbl_pty import serve_pty
+    from markstation.devices.sim.grbl.pty import serve_pty
 
     with serve_pty({"timing": "instant"}) as server:
         port = serial.Serial(server.path, 115200, timeout=2)

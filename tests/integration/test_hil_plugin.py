@@ -20,6 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from _paths import REPO
+from markstation import __version__
 from markstation.devices.base import (
     DeviceInfo,
     Driver,
@@ -28,23 +29,19 @@ from markstation.devices.base import (
     RunResult,
     check_job_limits,
 )
-from markstation.errors import ConfigError, LimitError, OutOfFieldError, SafetyLimitError
-from markstation.hil import (
-    CheckRecord,
-    HilReport,
-    load_report,
-    parse_rig,
-    render_summary,
-    report_from_dict,
-    write_report,
-)
-from markstation.hil_guard import (
+from markstation.errors import (
+    ConfigError,
     EmissionNotAllowed,
+    LimitError,
+    OutOfFieldError,
+    SafetyLimitError,
+)
+from markstation.hil.guard import (
     GuardedDriver,
     frame_can_emit,
     is_simulated_url,
 )
-from markstation.hil_jobs import (
+from markstation.hil.jobs import (
     bench_params,
     grid_axes,
     is_held_off,
@@ -52,6 +49,15 @@ from markstation.hil_jobs import (
     square_job,
     stream_job,
     timed_job,
+)
+from markstation.hil.report import (
+    CheckRecord,
+    HilReport,
+    load_report,
+    parse_rig,
+    render_summary,
+    report_from_dict,
+    write_report,
 )
 from markstation.job.ir import Job, Layer, Polyline
 from markstation.profiles import MachineProfile, default_machine_for
@@ -255,7 +261,7 @@ def test_material_grid_refusals() -> None:
 
 def sample_report(outcome: str = "passed") -> HilReport:
     return HilReport(
-        markstation="0.1.0",
+        markstation=__version__,
         started="2026-11-28T17:00:00+00:00",
         finished="2026-11-28T17:01:00+00:00",
         options={
@@ -506,8 +512,9 @@ def test_bench_hands_out_only_guarded_drivers(pytester: pytest.Pytester) -> None
         """
         import sys
         import pytest
-        from markstation.hil_guard import EmissionNotAllowed, GuardedDriver
-        from markstation.hil_jobs import square_job
+        from markstation.errors import EmissionNotAllowed
+        from markstation.hil.guard import GuardedDriver
+        from markstation.hil.jobs import square_job
 
         def test_guard(bench, monkeypatch):
             from test_hil_plugin import FakeDriver

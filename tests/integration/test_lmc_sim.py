@@ -26,8 +26,9 @@ from markstation.devices.lmc.codec import (
 from markstation.devices.lmc.pcap import bulk_transfers, read_pcap
 from markstation.devices.sim.faults import Fault, parse_fault
 from markstation.devices.sim.ledger import read_jobs
-from markstation.devices.sim.lmc_backend import SimLmcBackend, make_sim_backend
-from markstation.devices.sim.lmc_board import LmcBoard, ManualClock, closed_strokes
+from markstation.devices.sim.lmc.backend import SimLmcBackend, make_sim_backend
+from markstation.devices.sim.lmc.board import LmcBoard, ManualClock
+from markstation.devices.sim.lmc.replay import closed_strokes
 from markstation.devices.sim.timing import INSTANT, parse_timing, scaled
 from markstation.errors import ConfigError
 from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline

@@ -13,8 +13,9 @@ from _paths import REPO
 from _queue_fakes import dump_db, sample_rows, write_csv, write_json
 from markstation.errors import BatchError
 from markstation.queue.batch import import_batch, read_batch
+from markstation.queue.models import Actor
+from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
-from markstation.queue.store import Actor, SqliteStore
 
 EXAMPLES = REPO / "examples"
 ACTOR = Actor("J. Quispe", "station-1")

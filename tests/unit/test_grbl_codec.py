@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _paths import GOLDEN
+from _golden import Golden
 from grbl_helpers import square_job, write_profiles
 from markstation.devices.grbl import codec
 from markstation.devices.grbl.codec import (
@@ -39,15 +39,7 @@ from markstation.errors import DeviceProtocolError, JobError
 from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
 from markstation.profiles import load_machine
 
-REGEN = os.environ.get("MARKSTATION_REGEN_GOLDEN") == "1"
 GEO = Geometry(300, 300, origin="lower-left", max_s=1000)
-
-
-def _golden(name: str, text: str) -> None:
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        path.write_text(text)
-    assert text == path.read_text(), f"{name} differs; MARKSTATION_REGEN_GOLDEN=1 rewrites it"
 
 
 def test_fmt_is_compact_and_deterministic() -> None:
@@ -60,20 +52,20 @@ def test_fmt_is_compact_and_deterministic() -> None:
         fmt(float("nan"))
 
 
-def test_golden_square_10mm() -> None:
+def test_golden_square_10mm(golden: Golden) -> None:
     program = encode_job(square_job(10.0), Geometry.from_machine(load_machine("grbl-marker")))
-    _golden("grbl_square10.gcode", "\n".join(program.lines) + "\n")
+    golden.check("grbl_square10.gcode", "\n".join(program.lines) + "\n", what="the G-code")
     assert program.lines[program.first_emission].startswith("G1")
     assert all(not ln.startswith("G1") for ln in program.lines[: program.first_emission])
 
 
 def test_golden_full_secondary_mark(
-    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, golden: Golden
 ) -> None:
-    job_builder = pytest.importorskip("markstation.job.layout")
+    from markstation.job import layout as job_builder
     from markstation.profiles import load_layout, load_material
 
-    root = write_profiles(tmp_path)  # type: ignore[arg-type]
+    root = write_profiles(tmp_path)
     monkeypatch.setenv("MARKSTATION_PROFILES", str(root))
     machine = load_machine("grbl-marker")
     job = job_builder.build_job(
@@ -83,14 +75,9 @@ def test_golden_full_secondary_mark(
         machine=machine,
     )
     program = encode_job(job, Geometry.from_machine(machine))
-    stamp = GOLDEN / "grbl_secondary_mark.job-sha256"
-    if not REGEN and stamp.exists() and stamp.read_text().strip() != job.sha256():
-        pytest.fail(
-            "the job builder's output changed; if that is intended, rewrite the golden files "
-            "with MARKSTATION_REGEN_GOLDEN=1"
-        )
-    stamp.write_text(job.sha256() + "\n")
-    _golden("grbl_secondary_mark.gcode", "\n".join(program.lines) + "\n")
+    # the job's digest first: a job-builder change is named as such, not as a G-code change
+    golden.check("grbl_secondary_mark.job-sha256", job.sha256() + "\n", what="the built job")
+    golden.check("grbl_secondary_mark.gcode", "\n".join(program.lines) + "\n", what="the G-code")
     assert max(len(w) for w in program.wire()) <= 80
     assert program.marked_primitives == job.primitive_count()
 

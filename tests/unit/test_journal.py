@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from markstation.errors import JournalError
 from markstation.queue.journal import GENESIS, new_record, verify
-from markstation.queue.store import Actor, SqliteStore
+from markstation.queue.models import Actor
+from markstation.queue.sqlite import SqliteStore
 
 ACTOR = Actor("J. Quispe", "station-1")
 

@@ -19,7 +19,7 @@ from markstation.devices.lmc.pcap import (
     parse_pcap,
     read_pcap,
 )
-from markstation.devices.sim.lmc_board import closed_strokes, replay_file
+from markstation.devices.sim.lmc.replay import closed_strokes, replay_file
 from markstation.errors import ConfigError
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from _paths import GOLDEN
+from _golden import Golden
 from markstation.devices.lmc.codec import (
     END_DELAY_S,
     GALVO_CENTRE,
@@ -409,23 +409,6 @@ def test_frame_refuses_empty_job_and_bad_repeats(machine: MachineProfile) -> Non
 # --- golden dumps ------------------------------------------------------------------------------------
 
 
-def check_golden(request: pytest.FixtureRequest, name: str, text: str) -> None:
-    path = GOLDEN / name
-    if request.config.getoption("--update-golden"):
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
-        return
-    if not path.exists():
-        pytest.fail(f"{path} is missing; run pytest --update-golden once to create it")
-    want = path.read_text()
-    if want.splitlines()[:2] != text.splitlines()[:2]:
-        pytest.fail(
-            f"{name}: the job itself changed ({text.splitlines()[1]}); if the job builder's change is "
-            "intended, rerun with --update-golden"
-        )
-    assert text == want, f"{name}: the codec output changed; if intended rerun with --update-golden"
-
-
 def golden_text(title: str, job: Job, machine: MachineProfile) -> str:
     entries = job_to_entries(job, machine)
     g = Geometry.from_machine(machine)
@@ -435,7 +418,7 @@ def golden_text(title: str, job: Job, machine: MachineProfile) -> str:
     return head + dump_entries(entries, g)
 
 
-def test_golden_square(request: pytest.FixtureRequest, machine: MachineProfile) -> None:
+def test_golden_square(golden: Golden, machine: MachineProfile) -> None:
     p = MarkParams(speed_mm_s=15.0, power_pct=100.0, frequency_khz=20.0)
     square = Polyline(((-5, -5), (5, -5), (5, 5), (-5, 5), (-5, -5)))
     job = Job((Layer("square", p, (square,)),))
@@ -450,11 +433,11 @@ def test_golden_square(request: pytest.FixtureRequest, machine: MachineProfile) 
         "PolygonDelay         000a",
     ):
         assert word in text
-    check_golden(request, "lmc_square_10mm.txt", text)
+    golden.check("lmc_square_10mm.txt", text, what="the LMC list", header=2)
 
 
-def test_golden_secondary_mark(request: pytest.FixtureRequest, machine: MachineProfile) -> None:
-    layout_mod = pytest.importorskip("markstation.job.layout")
+def test_golden_secondary_mark(golden: Golden, machine: MachineProfile) -> None:
+    from markstation.job import layout as layout_mod
     from markstation.profiles import load_layout, load_material
 
     job = layout_mod.build_job(
@@ -464,4 +447,4 @@ def test_golden_secondary_mark(request: pytest.FixtureRequest, machine: MachineP
         machine=machine,
     )
     text = golden_text("secondary mark PE-SUCAMEC-2016-000123", job, machine)
-    check_golden(request, "lmc_secondary_mark.txt", text)
+    golden.check("lmc_secondary_mark.txt", text, what="the LMC list", header=2)

@@ -24,11 +24,13 @@ from markstation.job.ir import Job
 from markstation.profiles import LayoutProfile, MachineProfile, MaterialProfile
 from markstation.queue.batch import import_batch
 from markstation.queue.decisions import resolve
+from markstation.queue.identity import serial_matches
 from markstation.queue.journal import verify
+from markstation.queue.models import Actor, Item
 from markstation.queue.operator import Action, Inspection, QuietUI, RunSummary
-from markstation.queue.runner import run_batch, serial_matches
+from markstation.queue.runner import run_batch
+from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
-from markstation.queue.store import Actor, Item, SqliteStore
 
 ACTOR = Actor("J. Quispe", "station-1")
 

@@ -22,10 +22,11 @@ from markstation.errors import BatchError
 from markstation.queue import decisions
 from markstation.queue.batch import import_batch
 from markstation.queue.journal import verify
+from markstation.queue.models import Actor
 from markstation.queue.operator import QuietUI
 from markstation.queue.runner import run_batch
+from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import RUNNABLE, State
-from markstation.queue.store import Actor, SqliteStore
 
 ACTOR = Actor("model", "test")
 RESULT = {

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from markstation.errors import BatchError, StoreError
+from markstation.queue.identity import firearm_key
 from markstation.queue.journal import verify
+from markstation.queue.models import Actor, NewItem
+from markstation.queue.sqlite import SqliteStore, default_db_path
 from markstation.queue.states import TRANSITIONS, State
-from markstation.queue.store import Actor, NewItem, SqliteStore, default_db_path, firearm_key
 
 ACTOR = Actor("J. Quispe", "station-1")
 
@@ -187,7 +189,8 @@ def test_lock_of_a_killed_runner_is_released(tmp_path: Path) -> None:
         s.import_batch(file="b", sha256="0" * 64, items=_items(1), actor=ACTOR)
     code = (
         "import os, sys\n"
-        "from markstation.queue.store import SqliteStore, Actor\n"
+        "from markstation.queue.sqlite import SqliteStore\n"
+        "from markstation.queue.models import Actor\n"
         "from markstation.queue.states import State\n"
         "a = Actor('x', 'y')\n"
         f"s = SqliteStore({str(db)!r}, actor=a)\n"

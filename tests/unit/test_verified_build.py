@@ -9,8 +9,8 @@ import pytest
 from markstation.cli import main
 from markstation.devices.sim.ledger import read_jobs
 from markstation.errors import VerifyError
-from markstation.job.layout import build_verified_job
 from markstation.profiles import load_layout, load_machine, load_material
+from markstation.verify import build_verified_job
 
 CODE = "PE-SUCAMEC-2016-000123"
 

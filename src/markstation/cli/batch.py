@@ -12,42 +12,20 @@ from typing import Any
 
 import click
 
-from markstation.cli.options import device_option, machine_option, material_option
+from markstation.cli.options import (
+    actor_options,
+    db_option,
+    device_option,
+    machine_option,
+    material_option,
+)
 from markstation.errors import ConfigError
 from markstation.profiles import DEFAULT_LAYOUT
+from markstation.queue.models import Actor, Item
 from markstation.queue.operator import Action, Inspection, OperatorUI, QuietUI, RunSummary
+from markstation.queue.sqlite import SqliteStore, default_db_path
 from markstation.queue.states import State
-from markstation.queue.store import Actor, Item, SqliteStore, default_db_path
-
-# --- options shared by the batch and log commands ---------------------------------------------------
-
-
-def db_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        envvar="MARKSTATION_DB",
-        help="Store file (SQLite). Default: env MARKSTATION_DB, else markstation.db in the user "
-        "data directory.",
-    )(f)
-
-
-def actor_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    f = click.option(
-        "--station",
-        default=None,
-        envvar="MARKSTATION_STATION",
-        metavar="NAME",
-        help="Station name for the journal (env MARKSTATION_STATION; default: the hostname).",
-    )(f)
-    return click.option(
-        "--operator",
-        default=None,
-        envvar="MARKSTATION_OPERATOR",
-        metavar="NAME",
-        help="Operator name for the journal (env MARKSTATION_OPERATOR; default: the login name).",
-    )(f)
+from markstation.queue.store import Store
 
 
 def make_actor(operator: str | None, station: str | None) -> Actor:
@@ -351,9 +329,9 @@ class _AutoUI(QuietUI):
 
 
 def _dry_run(
-    store: SqliteStore, out: Path, machine: str | None, material: str | None, limit: int | None
+    store: Store, out: Path, machine: str | None, material: str | None, limit: int | None
 ) -> None:
-    from markstation.queue.runner import DryRunItem, dry_run
+    from markstation.queue.dry_run import DryRunItem, dry_run
 
     def show(entry: DryRunItem) -> None:
         if entry.error:

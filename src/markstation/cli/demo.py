@@ -67,11 +67,13 @@ def demo(directory: Path | None, items: int) -> None:
     from markstation.devices import open_device
     from markstation.devices.sim.ledger import read_jobs
     from markstation.queue.batch import import_batch
+    from markstation.queue.dry_run import dry_run
     from markstation.queue.export import export_report
     from markstation.queue.journal import verify
+    from markstation.queue.models import Actor
     from markstation.queue.operator import QuietUI
-    from markstation.queue.runner import dry_run, run_batch
-    from markstation.queue.store import Actor, SqliteStore
+    from markstation.queue.runner import run_batch
+    from markstation.queue.sqlite import SqliteStore
 
     out = (directory or Path(tempfile.mkdtemp(prefix="markstation-demo-"))).resolve()
     db = out / "markstation.db"

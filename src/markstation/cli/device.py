@@ -3,33 +3,27 @@
 Thin over the library: ``open_device`` gives the driver, ``build_job`` the job. Every command works
 the same on ``usb://lmc``, ``sim://lmc``, ``sim://grbl`` and serial GRBL URLs.
 
-Marking runs the driver in a worker thread while this thread draws the progress bar, so Ctrl-C
-lands here (never half-way through a USB transfer) and turns into ``driver.abort()``: emission off,
-then a one-line message and exit status 2.
+``mark`` and ``frame`` run under the one :class:`~markstation.devices.abort.AbortGuard`: Ctrl-C or
+the e-stop input turns into ``driver.abort()`` (emission off), then a one-line message and exit
+status 2. The progress bar is :mod:`markstation.cli.progress`.
 """
 
 from __future__ import annotations
 
-import io
 import sys
 import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING
 
 import click
 
-from markstation.cli.options import device_option, layout_option, machine_option, material_option
-from markstation.errors import Aborted, ConfigError, DeviceError, MarkstationError
+from markstation.cli.options import device_option, machine_option, target_options
+from markstation.errors import Aborted, ConfigError
 
 if TYPE_CHECKING:
-    from markstation.devices.base import DeviceInfo, Driver, Inputs, RunResult
+    from markstation.devices.base import DeviceInfo, Inputs
     from markstation.job.ir import Job
     from markstation.profiles import MachineProfile
-
-#: how long to wait for the driver to confirm an abort before giving up on it
-ABORT_WAIT_S = 30.0
 
 
 # --- helpers the commands share (also called by tests) ----------------------------------------
@@ -48,8 +42,8 @@ def resolve_machine(url: str, machine: str | None) -> MachineProfile:
 
 def build(code: str, layout: str, material: str | None, machine: MachineProfile) -> Job:
     """The job for ``code``: validated against layout, material and machine; 2D codes decoded back."""
-    from markstation.job.layout import build_verified_job
     from markstation.profiles import load_layout, load_material
+    from markstation.verify import build_verified_job
 
     return build_verified_job(
         code,
@@ -59,13 +53,12 @@ def build(code: str, layout: str, material: str | None, machine: MachineProfile)
     )
 
 
-def estimate_s(job: Job) -> float | None:
-    """The job builder's time estimate, or None where it is not available."""
-    try:
-        from markstation.job.estimate import estimate
-    except ImportError:
-        return None
-    return float(estimate(job).total_s)
+def prepare(
+    code: str, device: str, layout: str, material: str | None, machine: str | None
+) -> tuple[MachineProfile, Job]:
+    """What ``frame`` and ``mark`` both start from: the machine for ``device`` and CODE's job."""
+    profile = resolve_machine(device, machine)
+    return profile, build(code, layout, material, profile)
 
 
 def describe_info(info: DeviceInfo) -> list[tuple[str, str]]:
@@ -100,96 +93,6 @@ def _echo_rows(rows: list[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         click.echo(f"{key:<{width}}  {value}")
-
-
-@dataclass
-class ProgressState:
-    """What the worker thread reports; the main thread reads it to draw the bar."""
-
-    fraction: float = 0.0
-    emission_possible: bool = False
-    started: float = field(default_factory=time.monotonic)
-
-    def on_started(self, job: Job) -> None:
-        self.started = time.monotonic()
-
-    def on_progress(self, fraction: float, elapsed_s: float) -> None:
-        self.fraction = min(1.0, max(self.fraction, fraction))
-
-    def on_emission_possible(self) -> None:
-        self.emission_possible = True
-
-    def on_finished(self, result: RunResult) -> None:
-        self.fraction = 1.0
-
-
-def run_with_progress(
-    driver: Driver, job: Job, *, show_bar: bool = True, tick_s: float = 0.1
-) -> RunResult:
-    """Run ``job`` in a worker thread with a progress bar; Ctrl-C aborts (emission off).
-
-    Raises whatever the driver raised; on Ctrl-C an :class:`Aborted` that says what to do next.
-    """
-    state = ProgressState()
-    outcome: dict[str, object] = {}
-
-    def work() -> None:
-        try:
-            outcome["result"] = driver.run(job, state)
-        except BaseException as exc:  # handed over to the main thread
-            outcome["error"] = exc
-
-    worker = threading.Thread(target=work, name="markstation-run", daemon=True)
-    interrupted = False
-    worker.start()
-    sink: TextIO = sys.stderr if show_bar else io.StringIO()
-    with click.progressbar(length=1000, label="marking", show_eta=True, file=sink) as bar:
-        shown = 0
-        try:
-            while worker.is_alive():
-                worker.join(tick_s)
-                target = int(state.fraction * 1000)
-                if target > shown:
-                    bar.update(target - shown)
-                    shown = target
-        except KeyboardInterrupt:
-            interrupted = True
-            driver.abort()
-        if interrupted:
-            _join_after_abort(worker, driver)
-        elif "result" in outcome:
-            bar.update(1000 - shown)
-    error = outcome.get("error")
-    result = outcome.get("result")
-    if interrupted and result is None:
-        if isinstance(error, MarkstationError) and not isinstance(error, Aborted):
-            raise error  # the device failed on its own while we were stopping it
-        if worker.is_alive():
-            raise Aborted(
-                "interrupted (Ctrl-C): the device did not confirm the abort; switch the laser off "
-                "at the machine and inspect the part",
-                may_have_emitted=True,
-            )
-        emitted = (
-            error.may_have_emitted if isinstance(error, DeviceError) else state.emission_possible
-        )
-        raise Aborted(
-            "interrupted (Ctrl-C): marking aborted and emission switched off"
-            + ("; the part may be partly marked, inspect it" if emitted else "; nothing was fired"),
-            may_have_emitted=emitted,
-        )
-    if isinstance(error, BaseException):
-        raise error
-    return cast("RunResult", result)  # finished (also when Ctrl-C came after the board was done)
-
-
-def _join_after_abort(worker: threading.Thread, driver: Driver) -> None:
-    deadline = time.monotonic() + ABORT_WAIT_S
-    while worker.is_alive() and time.monotonic() < deadline:
-        try:
-            worker.join(0.2)
-        except KeyboardInterrupt:
-            driver.abort()  # a second Ctrl-C: ask again, keep waiting for the driver
 
 
 def count_stop(count: int) -> Callable[[], bool]:
@@ -281,11 +184,7 @@ def unlock(device: str, machine: str | None, yes: bool) -> None:
 
 
 @click.command()
-@click.argument("code")
-@device_option()
-@layout_option
-@material_option
-@machine_option
+@target_options
 @click.option(
     "--count",
     "-n",
@@ -303,44 +202,42 @@ def frame(
     count: int | None,
 ) -> None:
     """Trace the mark of CODE with the red pointer (the beam never fires) until Enter."""
+    from markstation.devices.abort import AbortGuard
     from markstation.devices.registry import open_device
 
-    profile = resolve_machine(device, machine)
-    job = build(code, layout, material, profile)
-    with open_device(device, profile) as driver:
+    profile, job = prepare(code, device, layout, material, machine)
+    with open_device(device, profile) as driver, AbortGuard(driver) as guard:
         if count is None:
             click.echo("tracing with the red pointer; press Enter to stop", err=True)
             stop = enter_stop()
         else:
             stop = count_stop(count)
         try:
-            traces = driver.frame(job, stop)
-        except KeyboardInterrupt:
-            driver.abort()
-            raise Aborted("interrupted (Ctrl-C): framing stopped", may_have_emitted=False) from None
+            traces = driver.frame(job, lambda: guard.triggered or stop())
+        except Aborted:
+            if guard.reason is None:
+                raise
+    if guard.reason is not None:
+        raise Aborted(f"interrupted ({guard.reason}): framing stopped", may_have_emitted=False)
     click.echo(f"framed {code}: {traces} trace(s)")
 
 
 @click.command()
-@click.argument("code")
-@device_option()
-@layout_option
-@material_option
-@machine_option
+@target_options
 @click.option("--yes", "-y", is_flag=True, help="Mark without asking for confirmation.")
 def mark(
     code: str, device: str, layout: str, material: str | None, machine: str | None, yes: bool
 ) -> None:
     """Mark CODE once: build the job, confirm, mark with a progress bar, report the device time.
 
-    Ctrl-C aborts at once (emission off) and exits with status 2.
+    Ctrl-C (or the e-stop input) aborts at once (emission off) and exits with status 2.
     """
+    from markstation.cli.progress import run_with_progress
     from markstation.devices.registry import open_device
+    from markstation.job.estimate import estimate_seconds
 
-    profile = resolve_machine(device, machine)
-    job = build(code, layout, material, profile)
+    profile, job = prepare(code, device, layout, material, machine)
     bounds = job.bounds()
-    est = estimate_s(job)
     used = job.meta_dict()
     rows = [
         ("code", code),
@@ -356,7 +253,7 @@ def mark(
                 f"{x1 - x0:.2f} × {y1 - y0:.2f} mm (x {x0:.2f}..{x1:.2f}, y {y0:.2f}..{y1:.2f})",
             )
         )
-    rows.append(("estimate", f"{est:.1f} s" if est is not None else "-"))
+    rows.append(("estimate", f"{estimate_seconds(job):.1f} s"))
     with open_device(device, profile) as driver:
         ident = driver.info()
         rows.append(

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from markstation.cli.options import preview_output_option
+
 
 @click.group()
 def hil() -> None:
@@ -36,7 +38,7 @@ def hil() -> None:
 def report(results: Path, output: Path | None, strict: bool) -> None:
     """Render the readable summary of a suite's RESULTS.json (e.g. hil-report.json)."""
     from markstation.errors import ConfigError
-    from markstation.hil import load_report, render_summary
+    from markstation.hil.report import load_report, render_summary
 
     rep = load_report(results)
     text = render_summary(rep)
@@ -101,14 +103,7 @@ def _numbers(text: str, option: str) -> list[float]:
     metavar="KHZ",
     help="Pulse frequency of every cell in kHz (default 30, must fit the machine).",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FILE.png|FILE.svg",
-    help="Also write a preview of the grid (nothing is sent to any device).",
-)
+@preview_output_option("Also write a preview of the grid (nothing is sent to any device).")
 def grid(
     machine: str,
     powers: str | None,
@@ -125,7 +120,7 @@ def grid(
     this command only builds it: cells, size and estimated time, and a preview with -o.
     """
     from markstation.errors import ConfigError
-    from markstation.hil_jobs import grid_axes, material_grid
+    from markstation.hil.jobs import grid_axes, material_grid
     from markstation.job.estimate import estimate, format_duration
     from markstation.profiles import load_machine
 

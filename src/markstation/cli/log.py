@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from markstation.cli.batch import actor_options, db_option, make_actor, open_store
+from markstation.cli.batch import make_actor, open_store
+from markstation.cli.options import actor_options, db_option
 
 
 @click.group()

@@ -1,9 +1,14 @@
-"""Options shared by several commands, so every command spells them the same way."""
+"""Options shared by several commands, so every command spells them the same way.
+
+Each option is written once here; a command stacks the decorators it needs (or a group of them:
+:func:`target_options` for the commands that build and send one code's job).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar, overload
 
 import click
 
@@ -24,14 +29,34 @@ def device_option(required: bool = True) -> Callable[[FC], FC]:
     )
 
 
-def machine_option(f: FC) -> FC:
-    return click.option(
+MACHINE_HELP = (
+    "Machine profile (name or .toml path); default: the device protocol's default machine."
+)
+
+
+@overload
+def machine_option(f: FC) -> FC: ...
+
+
+@overload
+def machine_option(
+    *, default: str | None = None, help: str = MACHINE_HELP
+) -> Callable[[FC], FC]: ...
+
+
+def machine_option(
+    f: FC | None = None, *, default: str | None = None, help: str = MACHINE_HELP
+) -> FC | Callable[[FC], FC]:
+    """``--machine``: plain (``@machine_option``), or with a command's own default and help."""
+    option = click.option(
         "--machine",
         "-m",
         metavar="NAME",
-        default=None,
-        help="Machine profile (name or .toml path); default: the device protocol's default machine.",
-    )(f)
+        default=default,
+        show_default=default is not None,
+        help=help,
+    )
+    return option(f) if f is not None else option
 
 
 def layout_option(f: FC) -> FC:
@@ -53,3 +78,58 @@ def material_option(f: FC) -> FC:
         help="Material profile (name or .toml path); default: the machine's default_material "
         f"({DEFAULT_MATERIAL} on the LMC fiber machine, blued-steel-gantry on grbl-marker).",
     )(f)
+
+
+def db_option(f: FC) -> FC:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        envvar="MARKSTATION_DB",
+        help="Store file (SQLite). Default: env MARKSTATION_DB, else markstation.db in the user "
+        "data directory.",
+    )(f)
+
+
+def operator_option(f: FC) -> FC:
+    return click.option(
+        "--operator",
+        default=None,
+        envvar="MARKSTATION_OPERATOR",
+        metavar="NAME",
+        help="Operator name for the journal (env MARKSTATION_OPERATOR; default: the login name).",
+    )(f)
+
+
+def station_option(f: FC) -> FC:
+    return click.option(
+        "--station",
+        default=None,
+        envvar="MARKSTATION_STATION",
+        metavar="NAME",
+        help="Station name for the journal (env MARKSTATION_STATION; default: the hostname).",
+    )(f)
+
+
+def actor_options(f: FC) -> FC:
+    """--operator and --station: who and where, for every record a command journals."""
+    return operator_option(station_option(f))
+
+
+def target_options(f: FC) -> FC:
+    """CODE, --device and the profiles its job is built from: what ``frame`` and ``mark`` take."""
+    for add in (machine_option, material_option, layout_option, device_option()):
+        f = add(f)
+    return click.argument("code")(f)
+
+
+def preview_output_option(help: str) -> Callable[[FC], FC]:
+    """``-o/--output FILE.png|FILE.svg``: the suffix picks the preview format."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE.png|FILE.svg",
+        help=help,
+    )

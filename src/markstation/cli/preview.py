@@ -7,7 +7,12 @@ from pathlib import Path
 
 import click
 
-from markstation.cli.options import layout_option, material_option
+from markstation.cli.options import (
+    layout_option,
+    machine_option,
+    material_option,
+    preview_output_option,
+)
 from markstation.errors import ConfigError, VerifyError
 from markstation.profiles import DEFAULT_MACHINE
 
@@ -33,22 +38,13 @@ def check_output(path: Path) -> str:
 @click.argument("code")
 @layout_option
 @material_option
-@click.option(
-    "--machine",
-    "-m",
-    metavar="NAME",
+@machine_option(
     default=DEFAULT_MACHINE["lmc"],
-    show_default=True,
     help="Machine profile (name or .toml path): field, spot size and limits.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    metavar="FILE.png|FILE.svg",
-    help="Where to write the preview; the suffix picks PNG or SVG (mm units). "
-    "Default: CODE.png in the current directory.",
+@preview_output_option(
+    "Where to write the preview; the suffix picks PNG or SVG (mm units). "
+    "Default: CODE.png in the current directory."
 )
 @click.option(
     "--verify",

@@ -6,6 +6,8 @@ import time
 
 import click
 
+from markstation.cli.options import machine_option
+
 
 @click.command()
 @click.option(
@@ -28,11 +30,7 @@ import click
     metavar="PATH",
     help="Append what the simulated laser burns to this JSON Lines ledger.",
 )
-@click.option(
-    "--machine",
-    "-m",
-    metavar="NAME",
-    default=None,
+@machine_option(
     help="Machine profile whose field geometry and $30 the simulator uses (default grbl-marker).",
 )
 @click.option(
@@ -61,7 +59,7 @@ def grbl(
     Prints the pty path on stdout (e.g. /dev/pts/7), then serves until Ctrl-C. Connect a sender
     at any baud rate, or mark on it: --device "serial:///dev/pts/7?protocol=grbl".
     """
-    from markstation.devices.sim.grbl_pty import serve_pty
+    from markstation.devices.sim.grbl.pty import serve_pty
 
     if not use_pty:
         raise click.UsageError("nothing to serve: give --pty (use the URL sim://grbl from Python)")

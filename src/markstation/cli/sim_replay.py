@@ -26,7 +26,8 @@ def replay(capture: Path, output: Path | None, machine: str | None) -> None:
     the board's status answers are compared with the replies in the capture, and what it burned
     is summarised (and drawn with -o). The machine profile sets the lens field (galvo units to mm).
     """
-    from markstation.devices.sim.lmc_board import closed_strokes, render_strokes, replay_file
+    from markstation.devices.sim.lmc.replay import closed_strokes, replay_file
+    from markstation.devices.sim.render import render_strokes
     from markstation.profiles import default_machine_for, load_machine
 
     profile = load_machine(machine) if machine else default_machine_for("lmc")

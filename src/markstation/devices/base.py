@@ -98,6 +98,8 @@ class RunListener(Protocol):
 
 
 class NullListener:
+    """A listener that ignores everything: adapters subclass it and override what they need."""
+
     def on_started(self, job: Job) -> None:
         pass
 
@@ -109,6 +111,29 @@ class NullListener:
 
     def on_finished(self, result: RunResult) -> None:
         pass
+
+
+class FanOut:
+    """One listener that hands every event to several, in the order given."""
+
+    def __init__(self, *listeners: RunListener) -> None:
+        self.listeners = listeners
+
+    def on_started(self, job: Job) -> None:
+        for each in self.listeners:
+            each.on_started(job)
+
+    def on_progress(self, fraction: float, elapsed_s: float) -> None:
+        for each in self.listeners:
+            each.on_progress(fraction, elapsed_s)
+
+    def on_emission_possible(self) -> None:
+        for each in self.listeners:
+            each.on_emission_possible()
+
+    def on_finished(self, result: RunResult) -> None:
+        for each in self.listeners:
+            each.on_finished(result)
 
 
 def check_job_limits(job: Job, machine: MachineProfile) -> None:

@@ -20,8 +20,7 @@ the groups ``markstation.drivers`` (name ``scheme.protocol``, value ``module:Cla
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -74,7 +73,9 @@ class SimulatedTransport(Protocol):
     def check_options(self, url: DeviceURL, options: Mapping[str, str]) -> None:
         """Refuse bad simulator options (ConfigError naming the URL) before anything is opened."""
 
-    def open(self, url: DeviceURL, options: Mapping[str, str], machine: MachineProfile) -> SimulatedLink:
+    def open(
+        self, url: DeviceURL, options: Mapping[str, str], machine: MachineProfile
+    ) -> SimulatedLink:
         """Create the simulated device for ``options`` and the transport to reach it."""
 
 

@@ -60,25 +60,22 @@ class DeviceURL:
         return f"{base}?{urlencode(merged)}" if merged else base
 
 
-def parse_float_option(url: DeviceURL, key: str, value: str, *, minimum: float = 0.0) -> float:
+def _parse_number(
+    url: DeviceURL, key: str, value: str, kind: type[float] | type[int], minimum: float
+) -> float:
     try:
-        number = float(value)
+        number = kind(value)
     except ValueError:
-        raise ConfigError(
-            f"device URL '{url.raw}': option '{key}={value}' is not a number"
-        ) from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is not {what}") from None
     if number < minimum:
         raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum:g}")
     return number
 
 
+def parse_float_option(url: DeviceURL, key: str, value: str, *, minimum: float = 0.0) -> float:
+    return float(_parse_number(url, key, value, float, minimum))
+
+
 def parse_int_option(url: DeviceURL, key: str, value: str, *, minimum: int = 0) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(
-            f"device URL '{url.raw}': option '{key}={value}' is not a whole number"
-        ) from None
-    if number < minimum:
-        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum}")
-    return number
+    return int(_parse_number(url, key, value, int, minimum))

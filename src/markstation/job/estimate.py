@@ -124,6 +124,11 @@ def estimate(job: Job) -> Estimate:
     return Estimate(tuple(layers))
 
 
+def estimate_seconds(job: Job) -> float:
+    """The job's estimated marking time in seconds: what progress bars, watchdogs and journals use."""
+    return float(estimate(job).total_s)
+
+
 def format_duration(seconds: float) -> str:
     """'0.84 s', '12.3 s', '2 min 05 s' — how the preview and the CLI print a time."""
     if seconds < 10:

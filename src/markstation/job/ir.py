@@ -18,53 +18,13 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, TypeAlias
 
+# the parameter set and its canonical rounding are owned by profiles, so profiles never import
+# job; MarkParams is re-exported here because every Layer carries one
+from markstation.profiles.params import MarkParams as MarkParams
+from markstation.profiles.params import round_mm as _mm
+from markstation.profiles.params import round_s as _sec
+
 Point: TypeAlias = tuple[float, float]
-
-#: rounding of coordinates (mm) and times (s) in the canonical encoding
-_MM_DIGITS = 6
-_S_DIGITS = 9
-
-
-def _mm(value: float) -> float:
-    # float() so 1 and 1.0 encode alike; + 0.0 folds -0.0 into 0.0
-    return round(float(value), _MM_DIGITS) + 0.0
-
-
-def _sec(value: float) -> float:
-    return round(float(value), _S_DIGITS) + 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class MarkParams:
-    """One laser parameter set. Speeds mm/s, power % of the source's maximum, times in seconds."""
-
-    speed_mm_s: float
-    power_pct: float
-    frequency_khz: float
-    #: MOPA sources only; None leaves the source's pulse width alone
-    pulse_width_ns: float | None = None
-    passes: int = 1
-    jump_speed_mm_s: float = 2000.0
-    laser_on_delay_s: float = 100e-6
-    laser_off_delay_s: float = 100e-6
-    #: pause at each corner of a polyline so the mirrors settle
-    polygon_delay_s: float = 100e-6
-    #: settle time after every jump before marking starts
-    jump_delay_s: float = 200e-6
-
-    def canonical(self) -> dict[str, Any]:
-        return {
-            "speed_mm_s": _mm(self.speed_mm_s),
-            "power_pct": _mm(self.power_pct),
-            "frequency_khz": _mm(self.frequency_khz),
-            "pulse_width_ns": None if self.pulse_width_ns is None else _mm(self.pulse_width_ns),
-            "passes": self.passes,
-            "jump_speed_mm_s": _mm(self.jump_speed_mm_s),
-            "laser_on_delay_s": _sec(self.laser_on_delay_s),
-            "laser_off_delay_s": _sec(self.laser_off_delay_s),
-            "polygon_delay_s": _sec(self.polygon_delay_s),
-            "jump_delay_s": _sec(self.jump_delay_s),
-        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -401,22 +401,3 @@ def build_job(
 
         job = optimize_job(job)
     return job
-
-
-def build_verified_job(
-    code: str,
-    *,
-    layout: LayoutProfile,
-    material: MaterialProfile,
-    machine: MachineProfile,
-) -> Job:
-    """:func:`build_job`, then every 2D code decoded back from the rendered burn.
-
-    This is what may go to a laser: a code that does not read back exactly (VerifyError) is
-    refused before a byte is sent. Previews use :func:`build_job` and verify on request.
-    """
-    from markstation.preview import verify_codes
-
-    job = build_job(code, layout=layout, material=material, machine=machine)
-    verify_codes(job, machine)
-    return job

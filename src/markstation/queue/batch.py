@@ -30,7 +30,9 @@ from typing import Any
 
 from markstation.errors import BatchError, ConfigError, JobError
 from markstation.profiles import DEFAULT_LAYOUT, LayoutProfile, load_layout
-from markstation.queue.store import Actor, NewItem, Store, firearm_key
+from markstation.queue.identity import firearm_key
+from markstation.queue.models import Actor, NewItem
+from markstation.queue.store import Store
 
 REQUIRED = ("mark_code", "serial")
 RECOMMENDED = ("make", "model", "caliber", "owner")

@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 from markstation.errors import BatchError
+from markstation.queue.models import Actor, Item
 from markstation.queue.states import State
-from markstation.queue.store import Actor, Item, Store
+from markstation.queue.store import Store
 
 
 def _reason(reason: str) -> str:
@@ -35,40 +36,35 @@ def resolve(store: Store, code: str, *, marked: bool, reason: str, actor: Actor)
     )
 
 
-def skip(store: Store, code: str, *, reason: str, actor: Actor) -> Item:
+# (allowed from, to, record type) of the decisions that only move the item and record why
+_MOVES: dict[str, tuple[tuple[State, ...], State, str]] = {
+    "skip": ((State.PENDING, State.FAILED), State.SKIPPED, "skipped"),
+    "requeue": ((State.SKIPPED,), State.PENDING, "requeued"),
+    "void": ((State.PENDING, State.FAILED, State.SKIPPED), State.VOIDED, "voided"),
+}
+
+
+def _move(store: Store, name: str, code: str, reason: str, actor: Actor) -> Item:
+    allowed, to, record_type = _MOVES[name]
     why = _reason(reason)
     return store.transition(
         code,
-        [State.PENDING, State.FAILED],
-        State.SKIPPED,
-        record_type="skipped",
+        allowed,
+        to,
+        record_type=record_type,
         actor=actor,
         payload={"reason": why},
         updates={"reason": why},
     )
+
+
+def skip(store: Store, code: str, *, reason: str, actor: Actor) -> Item:
+    return _move(store, "skip", code, reason, actor)
 
 
 def requeue(store: Store, code: str, *, reason: str, actor: Actor) -> Item:
-    why = _reason(reason)
-    return store.transition(
-        code,
-        [State.SKIPPED],
-        State.PENDING,
-        record_type="requeued",
-        actor=actor,
-        payload={"reason": why},
-        updates={"reason": why},
-    )
+    return _move(store, "requeue", code, reason, actor)
 
 
 def void(store: Store, code: str, *, reason: str, actor: Actor) -> Item:
-    why = _reason(reason)
-    return store.transition(
-        code,
-        [State.PENDING, State.FAILED, State.SKIPPED],
-        State.VOIDED,
-        record_type="voided",
-        actor=actor,
-        payload={"reason": why},
-        updates={"reason": why},
-    )
+    return _move(store, "void", code, reason, actor)

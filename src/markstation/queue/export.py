@@ -19,8 +19,9 @@ from typing import Any, Literal
 
 from markstation.errors import ConfigError
 from markstation.queue.journal import ChainHead, Record, canonical_json
+from markstation.queue.models import Actor, Item
 from markstation.queue.states import State
-from markstation.queue.store import Actor, Item, Store
+from markstation.queue.store import Store
 
 Format = Literal["csv", "jsonl"]
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal, Protocol
 
-from markstation.queue.store import Item
+from markstation.queue.models import Item
 
 
 class Action(Enum):

@@ -20,62 +20,41 @@ technician deals with that firearm before the next one; in ``--auto`` mode it al
 from __future__ import annotations
 
 import contextlib
-import csv
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from markstation.devices.base import Driver, RunResult
+from markstation.devices.abort import AbortGuard
+from markstation.devices.base import Driver, NullListener, RunResult
 from markstation.errors import BatchError, ConfigError, DeviceError, JobError, MarkstationError
+from markstation.job.estimate import estimate_seconds
 from markstation.job.ir import Job
 from markstation.profiles import (
-    DEFAULT_MACHINE,
     LayoutProfile,
     MachineProfile,
     MaterialProfile,
     load_layout,
-    load_machine,
     load_material,
 )
+from markstation.queue.identity import serial_matches
+from markstation.queue.models import Actor, Item
 from markstation.queue.operator import Action, Inspection, OperatorUI, RunSummary
 from markstation.queue.states import RUNNABLE, State
-from markstation.queue.store import Actor, Item, Store
+from markstation.queue.store import Store
 
 #: (code, layout, material, machine) -> Job; the job builder, injectable for tests
 JobBuilder = Callable[[str, LayoutProfile, MaterialProfile, MachineProfile], Job]
 #: Job -> estimated seconds
 Estimator = Callable[[Job], float]
 
-#: how often the e-stop input is polled while a job runs
-ESTOP_POLL_S = 0.05
-
 
 def default_builder(
     code: str, layout: LayoutProfile, material: MaterialProfile, machine: MachineProfile
 ) -> Job:
-    from markstation.job.layout import build_verified_job
+    from markstation.verify import build_verified_job
 
     return build_verified_job(code, layout=layout, material=material, machine=machine)
-
-
-def default_estimator(job: Job) -> float:
-    from markstation.job.estimate import estimate
-
-    return float(estimate(job).total_s)
-
-
-def serial_matches(expected: str, typed: str) -> bool:
-    """A typed or scanned serial matches ignoring case, spaces and dashes (scanners differ)."""
-
-    def norm(s: str) -> str:
-        return "".join(ch for ch in s if ch.isalnum()).casefold()
-
-    return bool(norm(typed)) and norm(typed) == norm(expected)
 
 
 def profile_ref(profile: MachineProfile | MaterialProfile | LayoutProfile) -> dict[str, str]:
@@ -94,74 +73,16 @@ class _Gone(Exception):
     """The item left the runnable states before it could be claimed (another command changed it)."""
 
 
-class _AbortGuard:
-    """While a job runs: Ctrl-C and the e-stop input call ``driver.abort()`` at once.
+class _UIProgress(NullListener):
+    """The run's progress on the operator UI, with the time left by the estimate."""
 
-    The signal handler itself only starts a thread, so the abort reaches the device even while the
-    main thread sits inside a blocking USB or serial call.
-    """
-
-    def __init__(self, driver: Driver, poll_estop: bool) -> None:
-        self.driver = driver
-        self.poll_estop = poll_estop
-        self.reason: str | None = None
-        self._done = threading.Event()
-        self._old_handler: Any = None
-        self._watcher: threading.Thread | None = None
-
-    def _abort(self, reason: str) -> None:
-        if self.reason is None:
-            self.reason = reason
-        threading.Thread(target=self.driver.abort, name="markstation-abort", daemon=True).start()
-
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        self._abort("Ctrl-C")
-
-    def _watch(self) -> None:
-        while not self._done.wait(ESTOP_POLL_S):
-            try:
-                pressed = self.driver.read_inputs().estop
-            except (DeviceError, OSError):
-                return  # the run itself will report the device's trouble
-            if pressed:
-                self._abort("e-stop input")
-                return
-
-    def __enter__(self) -> _AbortGuard:
-        if threading.current_thread() is threading.main_thread():
-            self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
-        if self.poll_estop:
-            self._watcher = threading.Thread(
-                target=self._watch, name="markstation-estop", daemon=True
-            )
-            self._watcher.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        if self._watcher is not None:
-            self._watcher.join(timeout=1.0)
-        if self._old_handler is not None:
-            signal.signal(signal.SIGINT, self._old_handler)
-
-
-class _Listener:
     def __init__(self, ui: OperatorUI, estimate_s: float) -> None:
         self.ui = ui
         self.estimate_s = estimate_s
 
-    def on_started(self, job: Job) -> None:
-        pass
-
     def on_progress(self, fraction: float, elapsed_s: float) -> None:
         f = min(max(fraction, 0.0), 1.0)
         self.ui.progress(f, elapsed_s, max(self.estimate_s * (1.0 - f), 0.0))
-
-    def on_emission_possible(self) -> None:
-        pass
-
-    def on_finished(self, result: RunResult) -> None:
-        pass
 
 
 class Runner:
@@ -393,24 +314,31 @@ class Runner:
         if outcome.state is State.MARKED and self.auto:
             payload["inspection"] = "not-inspected"
             updates["inspection"] = "not-inspected"
+        self._outcome(item.code, outcome.state, payload, updates)
+        return outcome
+
+    def _outcome(
+        self, code: str, state: State, payload: dict[str, Any], updates: dict[str, Any]
+    ) -> None:
+        """Journal what the device did and leave ``marking``: the one way out of the intent."""
         self.store.transition(
-            item.code,
+            code,
             [State.MARKING],
-            outcome.state,
+            state,
             record_type="device-outcome",
             actor=self.actor,
             payload=payload,
             updates=updates,
         )
-        return outcome
 
     def _run_device(self, job: Job, estimate_s: float, item: Item) -> _Outcome:
         ui = self.ui
-        guard = _AbortGuard(self.driver, self.poll_estop)
+        # Ctrl-C and the e-stop input abort at once (devices.abort: the one guard)
+        guard = AbortGuard(self.driver, estop=self.poll_estop)
         ui.start_progress(item, estimate_s)
         try:
             with guard:
-                result = self.driver.run(job, _Listener(ui, estimate_s))
+                result = self.driver.run(job, guard.listener(_UIProgress(ui, estimate_s)))
         except DeviceError as exc:
             stop = f"aborted by {guard.reason}" if guard.reason else None
             if not exc.may_have_emitted:
@@ -418,20 +346,18 @@ class Runner:
             return _Outcome(State.INTERRUPTED, f"{type(exc).__name__}: {exc}", stop=stop)
         except BaseException as exc:
             # a bug or KeyboardInterrupt mid-run: the device state is unknown; record it, then re-raise
+            reason = f"{type(exc).__name__}: {exc}"
             with contextlib.suppress(MarkstationError):
-                self.store.transition(
+                self._outcome(
                     item.code,
-                    [State.MARKING],
                     State.INTERRUPTED,
-                    record_type="device-outcome",
-                    actor=self.actor,
-                    payload={
+                    {
                         "outcome": State.INTERRUPTED.value,
-                        "reason": f"{type(exc).__name__}: {exc}",
+                        "reason": reason,
                         "job_sha256": job.sha256(),
                         "device": self.device,
                     },
-                    updates={"reason": f"{type(exc).__name__}: {exc}"},
+                    {"reason": reason},
                 )
             raise
         finally:
@@ -493,7 +419,7 @@ def run_batch(
                 auto=auto,
                 material=mat if mat is not None else load_material(machine=driver.machine),
                 build=build or default_builder,
-                estimator=estimator or default_estimator,
+                estimator=estimator or estimate_seconds,
                 poll_estop=poll_estop,
             )
             summary = runner.run(items)
@@ -501,93 +427,3 @@ def run_batch(
         return summary
     finally:
         store.release_runner()
-
-
-# --- dry run -------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DryRunItem:
-    code: str
-    serial: str
-    preview: Path | None
-    estimate_s: float | None
-    decode: str  # "ok", "no 2D code", or the problem
-    error: str | None = None
-
-
-def _safe_name(code: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in code)
-
-
-def dry_run(
-    store: Store,
-    out_dir: str | Path,
-    *,
-    machine: str | MachineProfile | None = None,
-    material: str | MaterialProfile | None = None,
-    limit: int | None = None,
-    build: JobBuilder | None = None,
-    estimator: Estimator | None = None,
-    progress: Callable[[DryRunItem], None] | None = None,
-) -> list[DryRunItem]:
-    """A PNG preview, time estimate and decode check of every runnable item; no device, no state change.
-
-    Writes ``<code>.png`` per item and ``dry-run.csv`` listing all of them into ``out_dir``.
-    """
-    from markstation.preview import render_png, verify_codes
-
-    mach = (
-        machine
-        if isinstance(machine, MachineProfile)
-        else load_machine(machine or DEFAULT_MACHINE["lmc"])
-    )
-    mat = (
-        material if isinstance(material, MaterialProfile) else load_material(material, machine=mach)
-    )
-    make_job = build or default_builder
-    est = estimator or default_estimator
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the dry-run directory ({exc.strerror})") from exc
-    layouts: dict[str, LayoutProfile] = {}
-    items = store.items(RUNNABLE)
-    if limit is not None:
-        items = items[:limit]
-    results: list[DryRunItem] = []
-    for item in items:
-        try:
-            layout = layouts.get(item.layout) or load_layout(item.layout)
-            layouts[item.layout] = layout
-            job = make_job(item.code, layout, mat, mach)
-        except (JobError, ConfigError) as exc:
-            entry = DryRunItem(item.code, item.serial, None, None, "not built", str(exc))
-        else:
-            png = out / f"{_safe_name(item.code)}.png"
-            render_png(job, mach, png)
-            decode = "ok" if job.codes else "no 2D code"
-            try:
-                verify_codes(job, mach)
-            except JobError as exc:
-                decode = str(exc)
-            entry = DryRunItem(item.code, item.serial, png, est(job), decode)
-        results.append(entry)
-        if progress:
-            progress(entry)
-    with (out / "dry-run.csv").open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["mark_code", "serial", "preview", "estimate_s", "decode", "error"])
-        for r in results:
-            w.writerow(
-                [
-                    r.code,
-                    r.serial,
-                    r.preview.name if r.preview else "",
-                    f"{r.estimate_s:.3f}" if r.estimate_s is not None else "",
-                    r.decode,
-                    r.error or "",
-                ]
-            )
-    return results

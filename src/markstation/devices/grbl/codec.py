@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
-from markstation.errors import DeviceProtocolError, JobError
+from markstation.errors import DeviceProtocolError, JobError, WordError
 from markstation.job.ir import Dot, Job, Point
 
 if TYPE_CHECKING:
@@ -362,14 +362,6 @@ def encode_frame(
 # --- G-code words (shared with the simulator) --------------------------------------------------
 
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)")
-
-
-class WordError(ValueError):
-    """A G-code line GRBL would refuse while reading words; ``code`` is GRBL's error number."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(error_text(code))
-        self.code = code
 
 
 def split_words(line: str) -> list[tuple[str, float, str]]:

@@ -504,7 +504,7 @@ def frame_entries(job: Job, machine: MachineProfile, repeats: int) -> list[Entry
     g = Geometry.from_machine(machine)
     x0, y0, x1, y1 = box
     corners = [g.to_galvo(x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
-    red_speed = float(machine.options.get("red_pointer_speed_mm_s", 3000.0))
+    red_speed = machine.lmc.red_pointer_speed_mm_s
     em = _Emitter(g)
     em.out += [
         Entry(ListOp.READY_MARK),

@@ -1,8 +1,9 @@
 """The LMC (BJJCZ) galvo board driver: the protocol conversation on top of codec and transport.
 
 What goes over the wire is built by :mod:`markstation.devices.lmc.codec` (pure); bytes move through
-:mod:`markstation.devices.lmc.transport` (pyusb on libusb, or the simulated board's backend for
-``sim://lmc`` — the same code path). This module decides what to send when:
+:mod:`markstation.devices.lmc.transport` (pyusb on libusb, or for ``sim://lmc``
+the pyusb backend the registry's simulated transport returns — the same code path). This module
+decides what to send when:
 
 * open: find + claim the board, the vendor init sequence, the lens correction table;
 * run: arm (laser-enable output bit, master oscillator open), stream list packets only when the
@@ -36,6 +37,7 @@ from markstation.devices.lmc.transport import (
     libusb_backend,
     usb_serial,
 )
+from markstation.devices.registry import simulated_transport
 from markstation.devices.url import DeviceURL, parse_int_option
 from markstation.errors import (
     Aborted,
@@ -44,6 +46,7 @@ from markstation.errors import (
     DeviceTimeout,
     InterlockOpen,
 )
+from markstation.job.estimate import estimate_seconds
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
 
@@ -68,26 +71,11 @@ def _bit(n: int) -> int:
 
 
 def _correction_path(machine: MachineProfile) -> Path | None:
-    raw = str(machine.options.get("correction_file", "") or "")
+    raw = machine.lmc.correction_file
     if not raw:
         return None
     path = Path(raw).expanduser()
     return path if path.is_absolute() else machine.path.parent / path
-
-
-def rough_estimate_s(job: Job) -> float:
-    """A lower-bound duration from lengths, speeds, dwell and delays (for the watchdog/progress)."""
-    total = 0.0
-    for layer in job.layers:
-        p = layer.params
-        one = 0.0
-        for prim in layer.primitives:
-            one += prim.length() / p.speed_mm_s
-            one += getattr(prim, "dwell_s", 0.0)
-            one += p.jump_delay_s + max(0.0, p.laser_on_delay_s) + max(0.0, p.laser_off_delay_s)
-        jump = Job(layers=(layer,)).jump_length() / p.jump_speed_mm_s
-        total += (one + jump) * p.passes
-    return total
 
 
 class LmcDriver(Driver):
@@ -106,21 +94,21 @@ class LmcDriver(Driver):
         index: int | None = None,
     ) -> None:
         super().__init__(url, machine)
-        opts = machine.options
+        opts = machine.lmc
         self._backend = backend
         #: the simulated board (tests press its pedal, open its interlock); None on real USB
         self.simulator = simulator
         self._serial = serial
         self._index = index
-        self._timeout_s = float(opts.get("usb_timeout_s", 0.1))
-        self._retries = int(opts.get("usb_retries", 5))
-        self._poll_s = float(opts.get("poll_interval_s", 0.01))
-        self._laser_bit = _bit(int(opts.get("laser_enable_bit", 0)))
-        self._pointer_bit = _bit(int(opts.get("red_pointer_bit", 8)))
-        self._pedal_bit = _bit(int(opts.get("pedal_bit", 15)))
-        self._pedal_low = bool(opts.get("pedal_active_low", True))
-        self._interlock_bit = _bit(int(opts.get("interlock_bit", -1)))
-        self._interlock_low = bool(opts.get("interlock_active_low", True))
+        self._timeout_s = opts.usb_timeout_s
+        self._retries = opts.usb_retries
+        self._poll_s = opts.poll_interval_s
+        self._laser_bit = _bit(opts.laser_enable_bit)
+        self._pointer_bit = _bit(opts.red_pointer_bit)
+        self._pedal_bit = _bit(opts.pedal_bit)
+        self._pedal_low = opts.pedal_active_low
+        self._interlock_bit = _bit(opts.interlock_bit)
+        self._interlock_low = opts.interlock_active_low
         cor = _correction_path(machine)
         # read (and refuse) a bad table now, before the board is touched
         self._correction: CorrectionTable | None = read_cor_file(cor) if cor else None
@@ -144,13 +132,15 @@ class LmcDriver(Driver):
             index = parse_int_option(url, "index", opts["index"]) if "index" in opts else None
             return cls(url.raw, machine, serial=opts.get("serial") or None, index=index)
         if url.scheme == "sim":
-            from markstation.devices.sim.lmc_backend import SIM_OPTIONS, make_sim_backend
-
-            opts = url.check_keys((*SIM_OPTIONS, "index"))
+            # the simulated board comes from the registry: this module never imports a simulator
+            sim = simulated_transport("lmc")
+            opts = url.check_keys((*sim.options, "index"))
             index = parse_int_option(url, "index", opts.pop("index")) if "index" in opts else None
-
-            backend, board = make_sim_backend(opts, machine)
-            return cls(url.raw, machine, backend=backend, simulator=board, index=index)
+            sim.check_options(url, opts)
+            link = sim.open(url, opts, machine)
+            return cls(
+                url.raw, machine, backend=link.transport, simulator=link.simulator, index=index
+            )
         raise ConfigError(f"device URL '{url.raw}': the LMC driver takes usb://lmc or sim://lmc")
 
     def _warn_field_mismatch(self, table: CorrectionTable) -> None:
@@ -374,7 +364,7 @@ class LmcDriver(Driver):
         # everything that can refuse the job happens before a byte goes out
         entries = codec.job_to_entries(job, self.machine)
         packets = codec.pack_list(entries)
-        expected_s = self._estimate_s(job)
+        expected_s = estimate_seconds(job)
         started = time.monotonic()
 
         def progress(sent: int) -> None:
@@ -430,17 +420,6 @@ class LmcDriver(Driver):
             device_mark_time_s=ticks * MARK_TIME_TICK_S,
             detail={"packets": len(packets), "entries": len(entries), "estimate_s": expected_s},
         )
-
-    def _estimate_s(self, job: Job) -> float:
-        try:
-            from markstation.job.estimate import estimate
-        except ImportError:
-            return rough_estimate_s(job)
-        try:
-            return float(estimate(job).total_s)
-        except Exception:  # the estimate is a convenience; never let it stop a run
-            log.debug("estimate failed; using the rough one", exc_info=True)
-            return rough_estimate_s(job)
 
     # --- abort and emission off ----------------------------------------------------------------------
 
@@ -575,4 +554,4 @@ def _simulator_info() -> DeviceInfo:
     return dataclasses.replace(info, extra={})
 
 
-__all__ = ["MODEL", "LmcDriver", "discover", "rough_estimate_s"]
+__all__ = ["MODEL", "LmcDriver", "discover"]

@@ -2,8 +2,8 @@
 
 The model is at the level of transfers: :meth:`LmcBoard.command` takes a 12-byte single command
 and returns its 8-byte reply (or None for WriteCorLine), :meth:`LmcBoard.packet` takes a 3072-byte
-list packet. :mod:`markstation.devices.sim.lmc_backend` puts it under pyusb; :func:`replay` feeds
-it a capture directly.
+list packet. :mod:`markstation.devices.sim.lmc.backend` puts it under pyusb;
+:mod:`markstation.devices.sim.lmc.replay` feeds it a capture directly.
 
 What is modelled (from ``shared/reference/lmc_protocol.md`` and the ThreeOvals capture):
 
@@ -32,8 +32,8 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from markstation.devices.lmc.codec import (
@@ -52,9 +52,10 @@ from markstation.devices.lmc.codec import (
     unpack_packet,
 )
 from markstation.devices.sim.ledger import Ledger
+from markstation.devices.sim.render import render_strokes
 from markstation.devices.sim.timing import INSTANT
 from markstation.errors import DeviceProtocolError
-from markstation.profiles import MachineProfile
+from markstation.profiles import LmcOptions, MachineProfile
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class LmcBoard:
     ) -> None:
         if geometry is None:
             geometry = Geometry.from_machine(machine) if machine else Geometry(65535 / 110.0)
-        opts = machine.options if machine else {}
+        opts = machine.lmc if machine else LmcOptions()
         self.geometry = geometry
         self.serial = serial
         self.speed = speed
@@ -166,11 +167,11 @@ class LmcBoard:
         self.ledger = ledger
         self.buffer_packets = buffer_packets
         self.ingest_s = ingest_s
-        self.pointer_bit = _bit(int(opts.get("red_pointer_bit", 8)))
-        self.pedal_mask = _bit(int(opts.get("pedal_bit", 15)))
-        self.pedal_active_low = bool(opts.get("pedal_active_low", True))
-        self.interlock_mask = _bit(int(opts.get("interlock_bit", -1)))
-        self.interlock_active_low = bool(opts.get("interlock_active_low", True))
+        self.pointer_bit = _bit(opts.red_pointer_bit)
+        self.pedal_mask = _bit(opts.pedal_bit)
+        self.pedal_active_low = opts.pedal_active_low
+        self.interlock_mask = _bit(opts.interlock_bit)
+        self.interlock_active_low = opts.interlock_active_low
         self._lock = threading.RLock()
         self._initial_laser_enabled = laser_enabled
         #: everything the host got wrong (packet while not READY, list without ReadyMark, …)
@@ -480,31 +481,6 @@ class LmcBoard:
         return render_strokes(self.burned_strokes(), path, spot_mm=spot_mm, px_per_mm=px_per_mm)
 
 
-def render_strokes(
-    strokes: Sequence[Sequence[tuple[float, float]]],
-    path: str | Path,
-    *,
-    spot_mm: float = 0.03,
-    px_per_mm: float = 0,
-) -> Path:
-    """Strokes (mm) → PNG via the preview's rasterizer; ``px_per_mm`` 0 = about 1000 px wide."""
-    from markstation.preview import rasterize
-
-    pts = [p for s in strokes for p in s]
-    if pts:
-        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        margin = max(1.0, 0.05 * max(max(xs) - min(xs), max(ys) - min(ys)))
-        bounds = (min(xs) - margin, min(ys) - margin, max(xs) + margin, max(ys) + margin)
-    else:
-        bounds = (-5.0, -5.0, 5.0, 5.0)
-    if px_per_mm <= 0:
-        px_per_mm = min(200.0, 1000.0 / max(bounds[2] - bounds[0], bounds[3] - bounds[1]))
-    image = rasterize(strokes, spot_mm=spot_mm, bounds=bounds, px_per_mm=px_per_mm)
-    out = Path(path)
-    image.save(out, format="PNG")
-    return out
-
-
 def _bit(n: int) -> int:
     return 1 << n if n >= 0 else 0
 
@@ -514,109 +490,3 @@ def _set_level(value: int, mask: int, active: bool, active_low: bool) -> int:
         return value
     high = active != active_low
     return value | mask if high else value & ~mask
-
-
-# --- replay -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Transfer:
-    """One bulk transfer as seen on the wire: time, endpoint (bit 7 = IN) and payload."""
-
-    timestamp: float
-    endpoint: int
-    payload: bytes
-
-
-@dataclass
-class ReplayReport:
-    transfers: int = 0
-    commands: int = 0
-    list_packets: int = 0
-    replies_compared: int = 0
-    replies_matched: int = 0
-    first_mismatches: list[str] = field(default_factory=list)
-    strokes: list[list[tuple[float, float]]] = field(default_factory=list)
-    burned_mm: float = 0.0
-
-    @property
-    def match_ratio(self) -> float:
-        return self.replies_matched / self.replies_compared if self.replies_compared else 1.0
-
-
-def replay(
-    transfers: Iterable[Transfer],
-    board: LmcBoard,
-    clock: ManualClock,
-    *,
-    out_ep: int = 0x02,
-    in_ep: int = 0x88,
-) -> ReplayReport:
-    """Feed a capture's host-to-device transfers on ``out_ep`` to ``board`` at their capture times
-    (``clock`` must be the board's clock) and compare the status word of each reply on ``in_ep``
-    with the board's own answer to the same command, in order."""
-    report = ReplayReport()
-    pending: deque[bytes] = deque()
-    for t in transfers:
-        clock.t = max(clock.t, t.timestamp)
-        report.transfers += 1
-        if t.endpoint == out_ep:
-            if len(t.payload) == PACKET_BYTES:
-                report.list_packets += 1
-                board.packet(t.payload)
-            elif len(t.payload) == ENTRY_BYTES:
-                report.commands += 1
-                answer = board.command(t.payload)
-                if answer is not None:
-                    pending.append(answer)
-            else:
-                raise DeviceProtocolError(
-                    f"transfer {report.transfers}: {len(t.payload)} bytes on EP 0x{out_ep:02x} "
-                    "is neither a command nor a list packet"
-                )
-        elif t.endpoint == in_ep and pending:
-            ours = Reply.decode(pending.popleft())
-            theirs = Reply.decode(t.payload)
-            report.replies_compared += 1
-            if ours.status == theirs.status:
-                report.replies_matched += 1
-            elif len(report.first_mismatches) < 10:
-                report.first_mismatches.append(
-                    f"transfer {report.transfers} at {t.timestamp:.6f}: board 0x{ours.status:04x}, "
-                    f"capture 0x{theirs.status:04x}"
-                )
-    board.run_out()
-    report.strokes = board.burned_strokes()
-    report.burned_mm = sum(r.burn.burned_length_mm() for r in board.runs)
-    return report
-
-
-def replay_board(machine: MachineProfile | None = None) -> tuple[LmcBoard, ManualClock]:
-    """A board for replaying a capture: realtime on the capture's clock, laser enabled (the
-    capture starts after the vendor software initialised the board)."""
-    clock = ManualClock()
-    board = LmcBoard(machine, speed=1.0, clock=clock, laser_enabled=True)
-    return board, clock
-
-
-def replay_file(
-    path: str | Path, machine: MachineProfile | None = None
-) -> tuple[ReplayReport, LmcBoard]:
-    """Replay a USBPcap capture file (bulk transfers of its first LMC board) into a fresh board."""
-    from markstation.devices.lmc.pcap import bulk_transfers, read_pcap
-
-    transfers = bulk_transfers(read_pcap(path))
-    devices = sorted({t.device for t in transfers if t.endpoint == 0x02})
-    chosen = devices[0] if devices else None
-    board, clock = replay_board(machine)
-    report = replay(
-        (Transfer(t.timestamp, t.endpoint, t.payload) for t in transfers if t.device == chosen),
-        board,
-        clock,
-    )
-    return report, board
-
-
-def closed_strokes(strokes: Iterable[Sequence[tuple[float, float]]], tol_mm: float = 0.01) -> int:
-    """How many strokes end where they start (closed outlines), dots excluded."""
-    return sum(1 for s in strokes if len(s) > 2 and math.dist(s[0], s[-1]) <= tol_mm)

@@ -12,7 +12,8 @@ import os
 import select
 import threading
 
-from markstation.devices.sim.grbl_sim import GrblSim
+from markstation.devices.sim.grbl.controller import GrblController
+from markstation.devices.sim.grbl.options import build_controller
 from markstation.errors import BackendUnavailable
 
 
@@ -24,7 +25,7 @@ class PtyServer:
         self._slave = -1
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self.sim: GrblSim | None = None
+        self.sim: GrblController | None = None
         self.path = ""
 
     def send(self, data: bytes) -> None:
@@ -40,7 +41,7 @@ class PtyServer:
                 return
             view = view[n:]
 
-    def start(self, sim: GrblSim) -> str:
+    def start(self, sim: GrblController) -> str:
         """Open the pty, start the controller; returns the path a sender opens."""
         try:
             import tty
@@ -89,9 +90,7 @@ class PtyServer:
 
 def serve_pty(options: dict[str, str], *, machine: str | None = None) -> PtyServer:
     """A running pty server for a simulator built from URL-style ``options``."""
-    from markstation.devices.sim.grbl_sim import sim_from_options
-
     server = PtyServer()
-    sim, _ = sim_from_options(options, "sim grbl", output=server.send, machine=machine)
+    sim, _ = build_controller(options, "sim grbl", output=server.send, machine=machine)
     server.start(sim)
     return server

@@ -1,4 +1,7 @@
-"""pyserial handler for ``sim://grbl``: a serial port whose far end is the simulated GRBL.
+"""The ``sim://grbl`` transport: a pyserial-compatible port whose far end is the simulated GRBL.
+
+The driver opens its real code path (reader thread, streaming) over this port; it gets it from
+:data:`SIM_TRANSPORT` through :func:`markstation.devices.registry.simulated_transport`.
 
 The link between host and controller is modelled (``link=real``, the default): every byte takes
 10 bit times at the port's baud rate in each direction, plus 1 ms one-way latency of a USB-serial
@@ -11,22 +14,43 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from serial import PortNotOpenError, SerialBase, SerialException
 
-from markstation.devices.sim.grbl_sim import LINK_LATENCY_S, SIM_OPTIONS, GrblSim, sim_from_options
+from markstation.devices.registry import SimulatedLink
+from markstation.devices.sim.grbl.controller import GrblController
+from markstation.devices.sim.grbl.options import (
+    LINK_LATENCY_S,
+    SIM_OPTIONS,
+    build_controller,
+    check_options,
+)
 from markstation.devices.url import DeviceURL
+from markstation.profiles import MachineProfile
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 
 class Serial(SerialBase):
-    """A ``serial.Serial``-compatible port to a simulated GRBL controller."""
+    """A ``serial.Serial``-compatible port to a simulated GRBL controller.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.simulator: GrblSim | None = None
+    ``options`` are the ``sim://grbl`` URL options (see :mod:`.options`); the controller is built
+    and started when the port opens and powered off when it closes.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        options: Mapping[str, str] | None = None,
+        machine: MachineProfile | str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.simulator: GrblController | None = None
+        self._options = dict(options or {})
+        self._machine = machine
         self._rx: deque[tuple[float, bytes]] = deque()
         self._cv = threading.Condition()
         self._latency = 0.0
@@ -43,11 +67,9 @@ class Serial(SerialBase):
             raise SerialException("Port must be configured before it can be used.")
         if self.is_open:
             raise SerialException("Port is already open.")
-        url = DeviceURL.parse(str(self.port))
-        if url.host != "grbl":
-            raise SerialException(f"{self.port}: only sim://grbl is a serial simulator")
-        options = url.check_keys(SIM_OPTIONS)
-        sim, real = sim_from_options(options, f"device URL '{url.raw}'", output=self._deliver)
+        sim, real = build_controller(
+            self._options, f"device URL '{self.port}'", output=self._deliver, machine=self._machine
+        )
         self._real_link = real
         self._latency = LINK_LATENCY_S if real else 0.0
         self._rx.clear()
@@ -192,3 +214,22 @@ class Serial(SerialBase):
     @property
     def cd(self) -> bool:
         return True
+
+
+class GrblSimTransport:
+    """``sim://grbl`` as the registry offers it to the GRBL driver."""
+
+    options: tuple[str, ...] = SIM_OPTIONS
+
+    def check_options(self, url: DeviceURL, options: Mapping[str, str]) -> None:
+        check_options(options, f"device URL '{url.raw}'")
+
+    def open(
+        self, url: DeviceURL, options: Mapping[str, str], machine: MachineProfile
+    ) -> SimulatedLink:
+        """Start a simulated controller for ``options`` and open a port to it."""
+        port = Serial(url.raw, options=options, machine=machine)
+        return SimulatedLink(transport=port, simulator=port.simulator)
+
+
+SIM_TRANSPORT = GrblSimTransport()

@@ -5,22 +5,8 @@ boards; the driver then talks to them exactly as to real hardware. The descripto
 the captured board (USB 2.0, one configuration, interface 0 class 0xFF, bulk endpoints 0x01 / 0x81
 / 0x02 / 0x88, 512 bytes), with product "USBLMCV2", manufacturer "BJJCZ (simulated)".
 
-URL options (``sim://lmc?…``), checked by :func:`make_sim_backend`:
-
-- ``timing=instant|realtime|F`` — list execution time (default instant);
-- ``ledger=PATH`` — the simulator ledger (JSON Lines, see :mod:`markstation.devices.sim.ledger`);
-- ``capture=PATH`` — every bulk transfer written to a pcap (USBPcap link type, like the shared
-  capture);
-- ``fault=KIND@N`` — at bulk transfer N (counted per board from 1, reads and writes alike):
-  ``timeout`` the board stops answering: transfer N and every later one raise
-  ``USBTimeoutError`` (libusb -7, ETIMEDOUT) and a timed-out write is not delivered, while the
-  list it holds keeps running; ``disconnect`` the USB link drops: transfer N and every later one
-  raise ``USBError`` (libusb -4, ENODEV), the board runs out the list it holds and no longer
-  enumerates; ``reset`` the board resets: transfer N raises ``USBError`` (libusb -1, ECONNRESET),
-  the list stops and every state is lost (later transfers reach a board in its power-on state);
-  ``interlock`` the interlock input opens before transfer N, which itself succeeds;
-- ``serial=TEXT`` — USB serial string of the first board (default SIM0001);
-- ``boards=N`` — how many boards (default 1); board i > 1 gets serial ``TEXT-i``.
+URL options (``sim://lmc?…``): :mod:`markstation.devices.sim.lmc.options`. The driver reaches all
+this only through the registry (:data:`SIM_TRANSPORT`), never by import.
 """
 
 from __future__ import annotations
@@ -40,10 +26,12 @@ import usb.core
 
 from markstation.devices.lmc.codec import ENTRY_BYTES, PACKET_BYTES
 from markstation.devices.lmc.pcap import PcapWriter
-from markstation.devices.sim.faults import Fault, parse_fault
+from markstation.devices.registry import SimulatedLink, SimulatedTransport
+from markstation.devices.sim.faults import Fault
 from markstation.devices.sim.ledger import Ledger
-from markstation.devices.sim.lmc_board import LmcBoard
-from markstation.devices.sim.timing import INSTANT, parse_timing
+from markstation.devices.sim.lmc.board import LmcBoard
+from markstation.devices.sim.lmc.options import SIM_OPTIONS, LmcSimOptions, parse_options
+from markstation.devices.url import DeviceURL
 from markstation.errors import ConfigError, DeviceProtocolError
 from markstation.profiles import MachineProfile
 
@@ -55,9 +43,6 @@ EP_OUT = 0x02
 EP_IN = 0x88
 EP_AUX_OUT = 0x01
 EP_AUX_IN = 0x81
-FAULT_KINDS = ("timeout", "disconnect", "reset", "interlock")
-SIM_OPTIONS = ("serial", "timing", "ledger", "capture", "fault", "boards")
-MAX_BOARDS = 16
 
 # libusb error codes, as pyusb's libusb1 backend reports them
 _LIBUSB_ERROR_IO = -1
@@ -419,47 +404,41 @@ def make_sim_backend(
 
     Unknown options and malformed values are ConfigError naming the URL option.
     """
-    unknown = sorted(set(options) - set(SIM_OPTIONS))
-    if unknown:
-        raise ConfigError(
-            f"sim://lmc option '{unknown[0]}' is unknown (known: {', '.join(SIM_OPTIONS)})"
-        )
-    speed = parse_timing(options["timing"]) if "timing" in options else INSTANT
-    fault = parse_fault(options["fault"], FAULT_KINDS) if "fault" in options else None
-    serial = options.get("serial", "SIM0001")
-    if not serial or not serial.isprintable() or len(serial) > 64:
-        raise ConfigError(
-            f"option 'serial={serial}': give 1 to 64 printable characters for the board's serial"
-        )
-    count = 1
-    if "boards" in options:
-        text = options["boards"]
-        if not text.isdigit() or not 1 <= int(text) <= MAX_BOARDS:
-            raise ConfigError(f"option 'boards={text}': expected a whole number 1..{MAX_BOARDS}")
-        count = int(text)
+    return _build(parse_options(options), machine)
+
+
+def _build(opts: LmcSimOptions, machine: MachineProfile) -> tuple[SimLmcBackend, LmcBoard]:
     ledger = None
-    if "ledger" in options:
-        if not options["ledger"]:
-            raise ConfigError("option 'ledger=': give the path of the ledger file")
+    if opts.ledger is not None:
         try:
-            ledger = Ledger(options["ledger"])
+            ledger = Ledger(opts.ledger)
         except OSError as exc:
             raise ConfigError(
-                f"option 'ledger={options['ledger']}': cannot create its folder ({exc.strerror})"
+                f"option 'ledger={opts.ledger}': cannot create its folder ({exc.strerror})"
             ) from exc
-    capture = None
-    if "capture" in options:
-        if not options["capture"]:
-            raise ConfigError("option 'capture=': give the path of the pcap file to write")
-        capture = PcapWriter(options["capture"])
+    capture = PcapWriter(opts.capture) if opts.capture is not None else None
     boards = [
-        LmcBoard(
-            machine,
-            serial=serial if i == 0 else f"{serial}-{i + 1}",
-            speed=speed,
-            ledger=ledger,
-        )
-        for i in range(count)
+        LmcBoard(machine, serial=opts.board_serial(i), speed=opts.speed, ledger=ledger)
+        for i in range(opts.boards)
     ]
-    backend = SimLmcBackend(boards, fault=fault, capture=capture)
+    backend = SimLmcBackend(boards, fault=opts.fault, capture=capture)
     return backend, boards[0]
+
+
+class _LmcSimTransport:
+    """``sim://lmc`` as the registry offers it: a pyusb backend holding simulated boards."""
+
+    options: tuple[str, ...] = SIM_OPTIONS
+
+    def check_options(self, url: DeviceURL, options: Mapping[str, str]) -> None:
+        parse_options(options)
+
+    def open(
+        self, url: DeviceURL, options: Mapping[str, str], machine: MachineProfile
+    ) -> SimulatedLink:
+        backend, board = make_sim_backend(options, machine)
+        return SimulatedLink(transport=backend, simulator=board)
+
+
+#: what :func:`markstation.devices.registry.simulated_transport` returns for ``sim://lmc``
+SIM_TRANSPORT: SimulatedTransport = _LmcSimTransport()

@@ -1,35 +1,39 @@
-"""Drawing of the preview PNG: the burn view, rulers, outlines, code detail and caption.
+"""The operator's preview PNG: the burn view, rulers, outlines, code detail and caption (Pillow).
 
-Kept apart from :mod:`markstation.preview` (which owns the burn raster, the decode check and the
-public API) because it is only layout and paint. Pillow only; imported when a PNG is written.
+Only layout and paint; the burn comes from :mod:`~markstation.preview.raster` and what to show from
+:mod:`~markstation.preview.scene`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
 from markstation.job.ir import CodeRegion, Job
-from markstation.preview import (
-    Bounds,
-    CodeCheck,
+from markstation.preview.raster import Bounds, burn_mask, job_strokes, raster_size
+from markstation.preview.scene import (
+    RGB,
     PreviewInfo,
     Surface,
-    _fmt_mm,
-    _nice_step,
-    burn_mask,
-    job_strokes,
-    raster_size,
+    default_px_per_mm,
+    fmt_mm,
+    nice_step,
+    preview_info,
+    safe_area_of,
+    surface_for,
     symbology_name,
+    view_bounds,
+    writing,
 )
 
 if TYPE_CHECKING:
-    from markstation.profiles import MachineProfile
+    from markstation.preview.verify import CodeCheck
+    from markstation.profiles import LayoutProfile, MachineProfile
 
-RGB = tuple[int, int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 PAGE: RGB = (243, 244, 246)
@@ -141,7 +145,7 @@ def _burn_image(
 
 def _draw_grid(draw: ImageDraw.ImageDraw, view: _View, surface: Surface) -> None:
     x0, y0, x1, y1 = view.bounds
-    step = _nice_step(max(x1 - x0, y1 - y0), 40)
+    step = nice_step(max(x1 - x0, y1 - y0), 40)
     major = step * 5
     k = math.ceil(x0 / step)
     while k * step <= x1:
@@ -166,8 +170,8 @@ def _draw_grid(draw: ImageDraw.ImageDraw, view: _View, surface: Surface) -> None
 def _draw_rulers(draw: ImageDraw.ImageDraw, view: _View) -> None:
     font = _font(12)
     x0, y0, x1, y1 = view.bounds
-    label_step = _nice_step(x1 - x0, max(4.0, view.width / 90))
-    tick = _nice_step(x1 - x0, max(4.0, view.width / 9))
+    label_step = nice_step(x1 - x0, max(4.0, view.width / 90))
+    tick = nice_step(x1 - x0, max(4.0, view.width / 9))
     top = view.top - RULER
     left = view.left - RULER
     draw.rectangle((view.left, top, view.left + view.width, view.top - 1), fill=PANEL)
@@ -181,11 +185,11 @@ def _draw_rulers(draw: ImageDraw.ImageDraw, view: _View) -> None:
         labelled = abs(x / label_step - round(x / label_step)) < 1e-6
         draw.line([(px, view.top - (12 if labelled else 5)), (px, view.top - 1)], fill=INK)
         if labelled:
-            text = _fmt_mm(x)
+            text = fmt_mm(x)
             draw.text((px + 3, top + 2), text, font=font, fill=INK)
         k += 1
-    label_step_y = _nice_step(y1 - y0, max(3.0, view.height / 70))
-    tick_y = _nice_step(y1 - y0, max(3.0, view.height / 9))
+    label_step_y = nice_step(y1 - y0, max(3.0, view.height / 70))
+    tick_y = nice_step(y1 - y0, max(3.0, view.height / 9))
     k = math.ceil(y0 / tick_y)
     while k * tick_y <= y1 + 1e-9:
         y = k * tick_y
@@ -193,7 +197,7 @@ def _draw_rulers(draw: ImageDraw.ImageDraw, view: _View) -> None:
         labelled = abs(y / label_step_y - round(y / label_step_y)) < 1e-6
         draw.line([(view.left - (12 if labelled else 5), py), (view.left - 1, py)], fill=INK)
         if labelled:
-            text = _fmt_mm(y)
+            text = fmt_mm(y)
             w = _text_w(draw, text, font)
             draw.text((view.left - 14 - w, py - 13), text, font=font, fill=INK)
         k += 1
@@ -223,7 +227,7 @@ def _draw_outlines(
         box = view.box(safe_area)
         _dashed_rect(draw, box, SAFE_COLOUR, 2)
         w, h = safe_area[2] - safe_area[0], safe_area[3] - safe_area[1]
-        legend.append((SAFE_COLOUR, f"safe area {_fmt_mm(w)} x {_fmt_mm(h)} mm"))
+        legend.append((SAFE_COLOUR, f"safe area {fmt_mm(w)} x {fmt_mm(h)} mm"))
     for code in job.codes:
         draw.rectangle(view.box(code.bbox), outline=CODE_COLOUR, width=1)
     if job.codes:
@@ -251,7 +255,7 @@ def _draw_outlines(
 def _draw_scale_bar(draw: ImageDraw.ImageDraw, view: _View, surface: Surface) -> None:
     font = _font(13)
     x0, _, x1, _ = view.bounds
-    length = _nice_step(x1 - x0, 6)
+    length = nice_step(x1 - x0, 6)
     px_len = length * view.ppm
     left = view.left + 14
     base = view.top + view.height - 16
@@ -259,7 +263,7 @@ def _draw_scale_bar(draw: ImageDraw.ImageDraw, view: _View, surface: Surface) ->
     draw.rectangle((left, base - 5, left + px_len, base), fill=colour)
     draw.line([(left, base - 10), (left, base)], fill=colour, width=2)
     draw.line([(left + px_len, base - 10), (left + px_len, base)], fill=colour, width=2)
-    draw.text((left + px_len + 8, base - 14), f"{_fmt_mm(length)} mm", font=font, fill=colour)
+    draw.text((left + px_len + 8, base - 14), f"{fmt_mm(length)} mm", font=font, fill=colour)
 
 
 def _detail(
@@ -393,3 +397,41 @@ def draw_preview(
         draw.text((lx + 28, fy + 64), text, font=label, fill=INK)
         lx += int(_text_w(draw, text, label) + 52)
     return page
+
+
+def render_png(
+    job: Job,
+    machine: MachineProfile,
+    path: str | Path,
+    *,
+    px_per_mm: float | None = None,
+    layout: LayoutProfile | None = None,
+    material_name: str | None = None,
+    checks: Sequence[CodeCheck] = (),
+) -> Path:
+    """Write the operator's preview PNG; returns the path written.
+
+    Shows the burn at the machine's spot width (supersampled, so thin strokes keep their weight)
+    on a surface coloured after the material, a millimetre grid and rulers in field coordinates,
+    the field and safe-area outlines, the job's bounding box with its size, a scale bar, a detail
+    view of the first 2D code at high magnification, and a caption with code, profiles, stroke
+    count, lengths and the estimated marking time. ``checks`` (from :func:`check_codes`) add the
+    decode result to the detail view.
+    """
+    meta = job.meta_dict()
+    surface = surface_for(material_name or meta.get("material", ""))
+    view = view_bounds(job, machine, safe_area_of(job, layout))
+    scale = px_per_mm if px_per_mm is not None else default_px_per_mm(view)
+    image = draw_preview(
+        job,
+        machine,
+        view=view,
+        px_per_mm=scale,
+        surface=surface,
+        safe_area=safe_area_of(job, layout),
+        info=preview_info(job),
+        checks=checks,
+    )
+    with writing(Path(path)) as out:
+        image.save(out, format="PNG", optimize=False)
+    return out

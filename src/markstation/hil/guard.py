@@ -4,7 +4,7 @@ Rule: on a device that is not a simulator (any URL whose scheme is not ``sim``),
 emit runs unless the engineer passed ``--allow-emission``. Without it the guard lets through only
 
 * ``run()`` of a *held-off* job — every layer at ``power_pct == 0`` (see
-  :func:`markstation.hil_jobs.is_held_off`): the driver streams the whole job, the source is
+  :func:`markstation.hil.jobs.is_held_off`): the driver streams the whole job, the source is
   commanded to zero power;
 * ``frame()`` when the machine's red pointer cannot fire the source (a GRBL gantry with
   ``pointer_power_pct > 0`` frames with the beam itself, so it counts as emission);
@@ -17,19 +17,14 @@ the URL the engineer typed, never on what the device says about itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any
 
 from markstation.devices.base import DeviceInfo, DeviceState, Driver, Inputs, RunListener, RunResult
 from markstation.devices.url import DeviceURL
-from markstation.errors import DeviceError, SafetyLimitError
-from markstation.hil_jobs import is_held_off
+from markstation.errors import DeviceError, EmissionNotAllowed
+from markstation.hil.jobs import is_held_off
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
-
-
-class EmissionNotAllowed(SafetyLimitError):
-    """A check tried to emit on real hardware without ``--allow-emission``; nothing was sent."""
 
 
 def is_simulated_url(url: str) -> bool:
@@ -41,7 +36,7 @@ def frame_can_emit(machine: MachineProfile) -> bool:
     """Whether framing on ``machine`` fires the source (a GRBL head framing at low power)."""
     if machine.protocol != "grbl":
         return False
-    return float(machine.options.get("pointer_power_pct", 0.0)) > 0.0
+    return machine.grbl.pointer_power_pct > 0.0
 
 
 class GuardedDriver:
@@ -62,16 +57,11 @@ class GuardedDriver:
     # --- life cycle ------------------------------------------------------------------------------
 
     def __enter__(self) -> GuardedDriver:
-        self._driver.open()
+        self.open()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._driver.close()
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()  # whatever happened in the block: the driver is closed
 
     def open(self) -> None:
         self._driver.open()

@@ -1,0 +1,1 @@
+"""The simulated LMC board: board (the model), backend (under pyusb), replay (captures), options."""
