@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import HealthCheck, settings
 
 from _golden import Golden
 from _paths import GOLDEN
+from _pg import PgServer, find_bin_dir
+from _stores import StoreFactory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,6 +59,18 @@ def _private_dirs(
     monkeypatch.delenv("MARKSTATION_DEVICE", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _english(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests read English messages whatever the machine's locale; a test that sets a language
+    (``markstation --lang es …`` in-process) does not leak it into the next test."""
+    from markstation.i18n import set_language
+
+    monkeypatch.setenv("MARKSTATION_LANG", "en")
+    set_language("en")
+    yield
+    set_language("en")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
@@ -64,6 +79,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="rewrite the golden files under tests/golden/ from the current output "
         "(review and commit the diff); without it a missing or different golden fails",
     )
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer | None]:
+    """A PostgreSQL server for the whole session (the Debian binaries, initdb in a temporary
+    directory, a unix socket); None where no server binary or no psycopg can be had."""
+    bin_dir = find_bin_dir()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        bin_dir = None
+    if bin_dir is None:
+        yield None
+        return
+    server = PgServer(bin_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+#: why the PostgreSQL half of the store tests skips, when it does
+PG_MISSING = (
+    "no PostgreSQL server binary (apt-get install postgresql: /usr/lib/postgresql/*/bin) "
+    "or psycopg missing (pip install -e '.[postgres]')"
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_server: PgServer | None
+) -> StoreFactory:
+    """The store of one test, on each backend in turn (see tests/_stores.py)."""
+    if request.param == "sqlite":
+        return StoreFactory("sqlite", tmp_path / "m.db")
+    if pg_server is None:
+        pytest.skip(PG_MISSING)
+    return StoreFactory("postgres", pg_server.new_database())
 
 
 @pytest.fixture

@@ -25,6 +25,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# the exception tree is pure and cheap: it is imported at once, every class public here
+from markstation import errors as _errors
+from markstation.errors import *  # noqa: F403
+
 # a literal: packaging reads the version from this line
 __version__ = "0.1.0"
 
@@ -39,94 +43,10 @@ if TYPE_CHECKING:
         RunResult as RunResult,
     )
     from markstation.devices.registry import (
-        discover as list_devices,
+        discover as list_devices,  # noqa: F401 (public under another name)
     )
     from markstation.devices.registry import (
         open_device as open_device,
-    )
-    from markstation.errors import (
-        Aborted as Aborted,
-    )
-    from markstation.errors import (
-        BackendUnavailable as BackendUnavailable,
-    )
-    from markstation.errors import (
-        BatchError as BatchError,
-    )
-    from markstation.errors import (
-        CodeSchemeError as CodeSchemeError,
-    )
-    from markstation.errors import (
-        ConfigError as ConfigError,
-    )
-    from markstation.errors import (
-        DeviceAlarm as DeviceAlarm,
-    )
-    from markstation.errors import (
-        DeviceDisconnected as DeviceDisconnected,
-    )
-    from markstation.errors import (
-        DeviceError as DeviceError,
-    )
-    from markstation.errors import (
-        DeviceNotFound as DeviceNotFound,
-    )
-    from markstation.errors import (
-        DevicePermissionError as DevicePermissionError,
-    )
-    from markstation.errors import (
-        DeviceProtocolError as DeviceProtocolError,
-    )
-    from markstation.errors import (
-        DeviceReset as DeviceReset,
-    )
-    from markstation.errors import (
-        DeviceTimeout as DeviceTimeout,
-    )
-    from markstation.errors import (
-        EmissionNotAllowed as EmissionNotAllowed,
-    )
-    from markstation.errors import (
-        GlyphError as GlyphError,
-    )
-    from markstation.errors import (
-        InterlockOpen as InterlockOpen,
-    )
-    from markstation.errors import (
-        JobError as JobError,
-    )
-    from markstation.errors import (
-        JournalError as JournalError,
-    )
-    from markstation.errors import (
-        LimitError as LimitError,
-    )
-    from markstation.errors import (
-        MarkstationError as MarkstationError,
-    )
-    from markstation.errors import (
-        OutOfFieldError as OutOfFieldError,
-    )
-    from markstation.errors import (
-        ProfileNotFound as ProfileNotFound,
-    )
-    from markstation.errors import (
-        SafetyLimitError as SafetyLimitError,
-    )
-    from markstation.errors import (
-        StoreError as StoreError,
-    )
-    from markstation.errors import (
-        SymbolError as SymbolError,
-    )
-    from markstation.errors import (
-        TextTooSmallError as TextTooSmallError,
-    )
-    from markstation.errors import (
-        VerifyError as VerifyError,
-    )
-    from markstation.errors import (
-        WordError as WordError,
     )
     from markstation.job.ir import (
         Job as Job,
@@ -144,7 +64,7 @@ if TYPE_CHECKING:
         verify_codes as verify_codes,
     )
     from markstation.profiles.loader import (
-        available as list_profiles,
+        available as list_profiles,  # noqa: F401 (public under another name)
     )
     from markstation.profiles.loader import (
         load_layout as load_layout,
@@ -192,86 +112,9 @@ _HOME: dict[str, tuple[str, str]] = {
     "render_png": ("markstation.preview.png", "render_png"),
     "render_svg": ("markstation.preview.svg", "render_svg"),
     "verify_codes": ("markstation.preview.verify", "verify_codes"),
-    "MarkstationError": ("markstation.errors", "MarkstationError"),
-    "ConfigError": ("markstation.errors", "ConfigError"),
-    "ProfileNotFound": ("markstation.errors", "ProfileNotFound"),
-    "JobError": ("markstation.errors", "JobError"),
-    "CodeSchemeError": ("markstation.errors", "CodeSchemeError"),
-    "GlyphError": ("markstation.errors", "GlyphError"),
-    "TextTooSmallError": ("markstation.errors", "TextTooSmallError"),
-    "OutOfFieldError": ("markstation.errors", "OutOfFieldError"),
-    "LimitError": ("markstation.errors", "LimitError"),
-    "SymbolError": ("markstation.errors", "SymbolError"),
-    "VerifyError": ("markstation.errors", "VerifyError"),
-    "WordError": ("markstation.errors", "WordError"),
-    "BatchError": ("markstation.errors", "BatchError"),
-    "StoreError": ("markstation.errors", "StoreError"),
-    "JournalError": ("markstation.errors", "JournalError"),
-    "DeviceError": ("markstation.errors", "DeviceError"),
-    "BackendUnavailable": ("markstation.errors", "BackendUnavailable"),
-    "DeviceNotFound": ("markstation.errors", "DeviceNotFound"),
-    "DevicePermissionError": ("markstation.errors", "DevicePermissionError"),
-    "DeviceTimeout": ("markstation.errors", "DeviceTimeout"),
-    "DeviceDisconnected": ("markstation.errors", "DeviceDisconnected"),
-    "DeviceReset": ("markstation.errors", "DeviceReset"),
-    "DeviceAlarm": ("markstation.errors", "DeviceAlarm"),
-    "DeviceProtocolError": ("markstation.errors", "DeviceProtocolError"),
-    "InterlockOpen": ("markstation.errors", "InterlockOpen"),
-    "Aborted": ("markstation.errors", "Aborted"),
-    "SafetyLimitError": ("markstation.errors", "SafetyLimitError"),
-    "EmissionNotAllowed": ("markstation.errors", "EmissionNotAllowed"),
 }
 
-__all__ = [
-    "Aborted",
-    "BackendUnavailable",
-    "BatchError",
-    "CodeSchemeError",
-    "ConfigError",
-    "DeviceAlarm",
-    "DeviceDisconnected",
-    "DeviceError",
-    "DeviceInfo",
-    "DeviceNotFound",
-    "DevicePermissionError",
-    "DeviceProtocolError",
-    "DeviceReset",
-    "DeviceTimeout",
-    "Driver",
-    "EmissionNotAllowed",
-    "GlyphError",
-    "InterlockOpen",
-    "Job",
-    "JobError",
-    "JournalError",
-    "LayoutProfile",
-    "LimitError",
-    "MachineProfile",
-    "MarkParams",
-    "MarkstationError",
-    "MaterialProfile",
-    "OutOfFieldError",
-    "ProfileNotFound",
-    "RunResult",
-    "SafetyLimitError",
-    "StoreError",
-    "SymbolError",
-    "TextTooSmallError",
-    "VerifyError",
-    "WordError",
-    "__version__",
-    "build_job",
-    "build_verified_job",
-    "list_devices",
-    "list_profiles",
-    "load_layout",
-    "load_machine",
-    "load_material",
-    "open_device",
-    "render_png",
-    "render_svg",
-    "verify_codes",
-]
+__all__ = sorted([*_HOME, *_errors.__all__, "__version__"])
 
 
 def __getattr__(name: str) -> Any:

@@ -75,10 +75,61 @@ class BatchError(MarkstationError):
     """A registry batch file is invalid or an item cannot change state as asked."""
 
 
+class OperatorError(MarkstationError, ValueError):
+    """An operator cannot be added or changed as asked (name taken, bad PIN, last supervisor)."""
+
+
+class AuthError(OperatorError):
+    """Sign-in refused: the same message for an unknown name and a wrong PIN."""
+
+
+class OperatorLocked(AuthError):
+    """Too many wrong PINs: the operator is locked until ``locked_until`` (ISO UTC)."""
+
+    def __init__(self, message: str, *, locked_until: str) -> None:
+        super().__init__(message)
+        self.locked_until = locked_until
+
+
+class OperatorDisabled(AuthError):
+    """The operator was disabled by a supervisor and can no longer sign in."""
+
+
+class PermissionDenied(OperatorError, PermissionError):
+    """The signed-in operator's role does not allow the action (both are named)."""
+
+
 class StoreError(MarkstationError):
     """The queue store cannot be opened or is locked by another runner."""
 
     exit_code = 2
+
+
+class StoreNotFound(StoreError):
+    """No store at the path given (only commands that write, like ``batch import``, create one)."""
+
+    exit_code = 1
+
+
+class StoreFull(StoreError):
+    """The disk (or quota) under the store is full: the change was not stored."""
+
+
+class StoreReadOnly(StoreError):
+    """The store (its file, directory or filesystem) cannot be written."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the store's write lock longer than the busy timeout."""
+
+
+class StoreCorrupt(StoreError):
+    """The file is not a markstation store: empty, not SQLite, damaged, or of another schema."""
+
+
+class StoreUnreachable(StoreError):
+    """A server store (PostgreSQL) cannot be reached, refused the credentials, or lost the
+    connection; an outcome that could not be written is kept in the station's spool."""
 
 
 class JournalError(MarkstationError):
@@ -161,3 +212,46 @@ class EmissionNotAllowed(SafetyLimitError):
 
     Nothing was sent (see :class:`markstation.hil.guard.GuardedDriver`).
     """
+
+
+__all__ = [
+    "Aborted",
+    "AuthError",
+    "BackendUnavailable",
+    "BatchError",
+    "CodeSchemeError",
+    "ConfigError",
+    "DeviceAlarm",
+    "DeviceDisconnected",
+    "DeviceError",
+    "DeviceNotFound",
+    "DevicePermissionError",
+    "DeviceProtocolError",
+    "DeviceReset",
+    "DeviceTimeout",
+    "EmissionNotAllowed",
+    "GlyphError",
+    "InterlockOpen",
+    "JobError",
+    "JournalError",
+    "LimitError",
+    "MarkstationError",
+    "OperatorDisabled",
+    "OperatorError",
+    "OperatorLocked",
+    "OutOfFieldError",
+    "PermissionDenied",
+    "ProfileNotFound",
+    "SafetyLimitError",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreFull",
+    "StoreLocked",
+    "StoreNotFound",
+    "StoreReadOnly",
+    "StoreUnreachable",
+    "SymbolError",
+    "TextTooSmallError",
+    "VerifyError",
+    "WordError",
+]

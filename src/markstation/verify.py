@@ -9,8 +9,11 @@ the code, fonts, limits and safe areas) and then decodes every 2D code from its 
 
 from __future__ import annotations
 
+from markstation.errors import VerifyError
+from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.job.layout import build_job
+from markstation.preview.scene import symbology_name
 from markstation.preview.verify import verify_codes
 from markstation.profiles import LayoutProfile, MachineProfile, MaterialProfile
 
@@ -25,8 +28,40 @@ def build_verified_job(
     """:func:`~markstation.job.layout.build_job`, then every 2D code decoded back from the burn.
 
     A code that does not read back exactly (:class:`~markstation.errors.VerifyError`) is refused
-    before a byte is sent. Previews use ``build_job`` and verify on request.
+    before a byte is sent, and so is one whose verification grade is below the layout's
+    ``min_grade``. Previews use ``build_job`` and verify on request.
     """
     job = build_job(code, layout=layout, material=material, machine=machine)
-    verify_codes(job, machine)
+    checks = verify_codes(job, machine)
+    if layout.min_grade:
+        from markstation.preview.grade import grade_value
+
+        floor = grade_value(layout.min_grade)
+        for check in checks:
+            if check.grade is not None and check.grade.score < floor - 1e-9:
+                raise VerifyError(
+                    _(
+                        "layout '{layout}': {name} grades {grade}, below the minimum grade "
+                        "{minimum} (min_grade; weakest: {weakest})"
+                    ).format(
+                        layout=layout.name,
+                        name=symbology_name(check.symbology),
+                        grade=check.grade.short(),
+                        minimum=layout.min_grade,
+                        weakest=_parameter_name(check.grade.weakest),
+                    )
+                )
     return job
+
+
+def _parameter_name(key: str) -> str:
+    """A grade parameter's name in the technician's language."""
+    names = {
+        "decode": _("decode"),
+        "cell contrast": _("cell contrast"),
+        "minimum reflectance": _("minimum reflectance"),
+        "cell modulation": _("cell modulation"),
+        "fixed pattern damage": _("fixed pattern damage"),
+        "grid non-uniformity": _("grid non-uniformity"),
+    }
+    return names.get(key, key)

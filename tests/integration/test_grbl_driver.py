@@ -292,3 +292,34 @@ def test_driver_over_pty() -> None:
             [(-5.0, -5.0), (5.0, -5.0), (5.0, 5.0), (-5.0, 5.0), (-5.0, -5.0)]
         ]
         assert server.sim.overflow_bytes == 0
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("streaming", ["counting", "send-response"])
+def test_a_lost_ok_is_never_complete(profiles: Path, tmp_path: Path, streaming: str) -> None:
+    # the line runs but its ok never arrives: Idle with a line unanswered -> unknown, not complete
+    ledger = tmp_path / "l.jsonl"
+    url = f"sim://grbl?link=ideal&fault=lost-ok@12&streaming={streaming}&ledger={ledger}"
+    with _open(url, "grbl-test") as d:
+        with pytest.raises(DeviceTimeout, match="never got their ok") as err:
+            d.run(zigzag_job(10))
+        assert err.value.may_have_emitted
+
+
+@pytest.mark.timeout(30)
+def test_an_error_on_another_thread_during_the_run_is_never_complete(
+    profiles: Path, tmp_path: Path
+) -> None:
+    # the e-stop watcher's status query failed mid-run: the run ends as unknown
+    from markstation.devices.base import NullListener
+
+    with _open("sim://grbl?link=ideal&timing=5", "grbl-test") as d:
+
+        class Poison(NullListener):
+            def on_progress(self, fraction: float, elapsed_s: float) -> None:
+                if fraction > 0.2 and d._run_fault is None:
+                    d._run_fault = DeviceTimeout("no status report (watcher)")
+
+        with pytest.raises(DeviceTimeout, match="another thread") as err:
+            d.run(zigzag_job(40), Poison())
+        assert err.value.may_have_emitted

@@ -289,9 +289,10 @@ def test_run_conversation(machine: MachineProfile, tmp_path: Path) -> None:
     assert arm < packets[0]
     for i in packets:  # every packet is followed by SetEndOfList
         assert conv[i + 1] == Cmd.SET_END_OF_LIST
-    # ExecuteList exactly once, right after the second packet
+    # ExecuteList exactly once, right after the second packet and a fresh interlock read
     assert conv.count(Cmd.EXECUTE_LIST) == 1
-    assert conv.index(Cmd.EXECUTE_LIST) == packets[1] + 2
+    assert conv.index(Cmd.EXECUTE_LIST) == packets[1] + 3
+    assert conv[packets[1] + 2] == Cmd.READ_PORT
     assert conv[-3:] == [Cmd.FIBER_SET_MO, Cmd.WRITE_PORT, Cmd.GET_MARK_TIME]
     # the list streamed is exactly the codec's list for the job
     from markstation.devices.lmc.codec import job_to_entries, pack_list
@@ -311,7 +312,7 @@ def test_single_packet_job_is_started_at_the_end(machine: MachineProfile, tmp_pa
         driver.run(square())
     conv = ops(commands(cap))[len(INIT_OPS) :]
     assert conv.count("packet") == 1
-    assert conv.index(Cmd.EXECUTE_LIST) == conv.index("packet") + 2
+    assert conv[conv.index("packet") + 2 :][:2] == [Cmd.READ_PORT, Cmd.EXECUTE_LIST]
 
 
 @pytest.mark.timeout(60)
@@ -711,3 +712,81 @@ def test_commands_that_could_fire_and_list_packets_are_never_repeated() -> None:
 def test_driver_is_a_driver(machine: MachineProfile) -> None:
     assert issubclass(LmcDriver, Driver)
     assert sim(machine).simulator is not None
+
+
+# --- completion is proven, not assumed (issue 16) ------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_interlock_is_read_again_right_before_execute_list(
+    machine: MachineProfile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = tmp_path / "l.jsonl"
+    with sim(machine, f"ledger={ledger}") as driver:
+        sent = driver._packet
+
+        def packet_then_open(packet: bytes) -> None:
+            sent(packet)
+            driver.simulator.set_interlock(open=True)  # after the last READY poll
+
+        monkeypatch.setattr(driver, "_packet", packet_then_open)
+        with pytest.raises(InterlockOpen) as raised:
+            driver.run(square())
+        assert raised.value.may_have_emitted  # armed: the source was enabled
+        assert driver.simulator.runs == []  # ExecuteList never went out
+    assert read_jobs(ledger) == []
+
+
+@pytest.mark.timeout(30)
+def test_ready_without_ever_busy_is_unknown(
+    machine: MachineProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sim(machine) as driver:
+        board = driver.simulator
+        monkeypatch.setattr(board, "_start_run", lambda: None)  # the list never starts
+        with pytest.raises(DeviceReset, match="without ever reporting BUSY") as raised:
+            driver.run(square())
+        assert raised.value.may_have_emitted
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("ticks", [0, 1000])
+def test_a_mark_time_of_zero_or_far_below_the_estimate_is_unknown(
+    machine: MachineProfile, monkeypatch: pytest.MonkeyPatch, ticks: int
+) -> None:
+    job = long_job(4)  # ~2 s estimated; 1000 ticks = 10 ms
+    with sim(machine) as driver:
+        board = driver.simulator
+        real = board._do
+
+        def do(e: Entry) -> tuple[int, int] | None:
+            return (ticks, 0) if e.op == Cmd.GET_MARK_TIME else real(e)
+
+        monkeypatch.setattr(board, "_do", do)
+        with pytest.raises(DeviceReset, match=r"mark time|marking for a list") as raised:
+            driver.run(job)
+        assert raised.value.may_have_emitted
+
+
+@pytest.mark.timeout(30)
+def test_a_retried_timeout_during_the_run_breaks_the_session(
+    machine: MachineProfile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a reply that timed out once and came on the retry: the conversation may be out of step
+    with sim(machine, "timing=20") as driver:
+        transport = driver.transport
+        real = transport._read
+        failed: list[bool] = []
+        reads = [0]
+
+        def read_once_late() -> bytes:
+            reads[0] += driver._executing
+            if reads[0] == 3 and not failed:  # a status poll while the list runs
+                failed.append(True)
+                raise DeviceTimeout("late reply")
+            return real()
+
+        monkeypatch.setattr(transport, "_read", read_once_late)
+        with pytest.raises(DeviceError, match="a transfer failed during the run") as raised:
+            driver.run(long_job(2))
+        assert failed and raised.value.may_have_emitted

@@ -91,3 +91,17 @@ def test_fan_out_calls_every_listener_in_order() -> None:
     both.on_progress(0.5, 1.0)
     both.on_finished(RunResult(complete=True, elapsed_s=1.0))
     assert calls == ["a:0.5", "b:0.5", "a:done", "b:done"]
+
+
+def test_poll_once_records_a_device_error_and_stops_watching() -> None:
+    from markstation.errors import DeviceReset
+
+    class Resetting(FakeDriver):
+        def _read_inputs(self) -> Inputs:
+            raise DeviceReset("the board reset itself")
+
+    driver = Resetting()
+    guard = AbortGuard(driver, estop=False, sigint=False)
+    assert guard.poll_once() is False
+    assert isinstance(guard.error, DeviceReset)
+    assert guard.reason is None  # a device error is for the run to report, not an abort

@@ -166,15 +166,36 @@ def test_unwritable_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_verify_failure_writes_the_picture_then_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # dots of the 0.03 mm spot in 0.3 mm modules: honest preview, unreadable code
+    # dots that do not grow (dot_growth_mm = 0): the 0.03 mm spot in 0.3 mm modules is an honest
+    # preview of an unreadable code
     layout = custom_layout(
         tmp_path,
         "kind = 'datamatrix'\ndata = '{code}'\nx_mm = 0.0\ny_mm = 0.0\nmodule_mm = 0.3\n"
         "fill = 'dots'\n",
     )
+    from markstation.profiles import load_material
+
+    flat = tmp_path / "flat-dots.toml"
+    flat.write_text(
+        load_material("blued-steel")
+        .path.read_text()
+        .replace('name = "blued-steel"', 'name = "flat-dots"')
+        .replace("dot_growth_mm = 0.25", "dot_growth_mm = 0.0")
+    )
     out_file = tmp_path / "dots.png"
     code, out, err = run(
-        ["preview", CODE, "-l", str(layout), "-o", str(out_file), "--verify"], capsys
+        [
+            "preview",
+            CODE,
+            "-l",
+            str(layout),
+            "--material",
+            str(flat),
+            "-o",
+            str(out_file),
+            "--verify",
+        ],
+        capsys,
     )
     assert_one_line_error(code, err, "Data Matrix does not decode", "nothing decoded")
     assert out_file.exists() and "wrote" in out

@@ -153,8 +153,12 @@ def test_dot_codes_decode_when_the_dots_fill_the_modules(
 
 
 def test_dots_far_smaller_than_their_modules_are_refused(layouts: dict[str, LayoutProfile]) -> None:
-    # the 0.03 mm spot of the fiber marker leaves 0.12 mm modules mostly bare: it must not pass
-    job = build("PE-SUCAMEC-2016-000123", layouts["dots"])
+    # dots that do not grow (dot_growth_mm = 0): the 0.03 mm spot leaves 0.12 mm modules mostly
+    # bare, and the decode check must not let that pass
+    flat = dataclasses.replace(MATERIAL, dot_growth_mm=0.0)
+    job = build_job(
+        "PE-SUCAMEC-2016-000123", layout=layouts["dots"], material=flat, machine=MACHINE
+    )
     with pytest.raises(VerifyError, match="nothing decoded"):
         verify_codes(job, MACHINE)
 

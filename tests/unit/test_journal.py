@@ -1,4 +1,4 @@
-"""The hash chain: verify passes on an honest journal and names the first edited, removed or
+"""The journal: verification passes on an honest journal and names the first edited, removed or
 reordered record when the SQLite rows are changed behind the store's back."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from markstation.errors import JournalError
-from markstation.queue.journal import GENESIS, new_record, verify
+from markstation.queue.journal import new_record, verify, verify_store
+from markstation.queue.merkle import EMPTY_ROOT
 from markstation.queue.models import Actor
 from markstation.queue.sqlite import SqliteStore
 
@@ -38,7 +39,7 @@ def _tamper(db: Path, *statements: str) -> None:
 
 def _verify(db: Path) -> str:
     with SqliteStore(db, actor=ACTOR) as store:
-        verify(store.records())
+        verify_store(store)
     return "ok"
 
 
@@ -48,7 +49,7 @@ def test_honest_journal_verifies_and_reports_head(tmp_path: Path) -> None:
         head = verify(store.records())
         assert head == store.head()
     assert head.records == 6
-    assert head.hash != GENESIS
+    assert head.hash != EMPTY_ROOT.hex()
 
 
 def test_edited_record_is_named(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_store_refuses_journal_update_and_delete(tmp_path: Path) -> None:
 
 def test_unknown_record_type_refused() -> None:
     with pytest.raises(JournalError, match="unknown journal record type"):
-        new_record(1, GENESIS, "made-up", operator="a", station="b", payload={})
+        new_record(1, "made-up", operator="a", station="b", payload={})
 
 
 @given(
@@ -133,12 +134,10 @@ def test_unknown_record_type_refused() -> None:
 def test_any_single_field_edit_is_caught(
     payloads: list[dict[str, object]], victim: int, field: str
 ) -> None:
-    records = []
-    prev = GENESIS
-    for i, p in enumerate(payloads, 1):
-        rec = new_record(i, prev, "inspection", operator="op", station="st", payload=p)
-        records.append(rec)
-        prev = rec.hash
+    records = [
+        new_record(i, "inspection", operator="op", station="st", payload=p)
+        for i, p in enumerate(payloads, 1)
+    ]
     assert verify(records).records == len(records)
     k = victim % len(records)
     original = records[k]

@@ -211,7 +211,17 @@ def test_code_kinds_and_fills(tmp_path: Path, kind: str, extra: dict[str, object
     prims = [p for _, p in job.primitives()]
     if extra.get("fill") == "dots":
         assert all(isinstance(p, Dot) for p in prims)
-        assert all(p.dwell_s == MATERIAL.dot_dwell_s for p in prims if isinstance(p, Dot))
+        # the dwell grows the modelled dot to the module's width (job.fill.dot_plan)
+        from markstation.job.fill import dot_diameter_mm
+
+        dots = [p for p in prims if isinstance(p, Dot)]
+        assert all(p.dwell_s >= MATERIAL.dot_dwell_s and p.diameter_mm == module for p in dots)
+        assert dot_diameter_mm(
+            dots[0].dwell_s,
+            MATERIAL.fill.power_pct,
+            spot_mm=MACHINE.spot_mm,
+            growth_mm=MATERIAL.dot_growth_mm,
+        ) == pytest.approx(module)
         assert len(prims) == sum(row.count("1") for row in code.matrix)
     else:
         assert all(isinstance(p, Polyline) for p in prims)

@@ -191,7 +191,8 @@ def test_the_same_burn_twice_overlaps_fully() -> None:
 def test_verify_reads_the_exact_code() -> None:
     (check,) = verify_codes(secondary(), MACHINE)
     assert check.ok and check.decoded == CODE
-    assert check.describe() == f"Data Matrix decodes: {CODE} ✓"
+    assert check.describe() == f"Data Matrix decodes: {CODE} ✓ grade A (4.0)"
+    assert check.grade is not None and check.grade.letter == "A"
 
 
 def test_verify_fails_when_the_burn_is_damaged() -> None:

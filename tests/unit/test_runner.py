@@ -347,3 +347,102 @@ def test_serial_matching() -> None:
     assert serial_matches("AB-123", "ab 123")
     assert not serial_matches("AB-123", "AB-124")
     assert not serial_matches("AB-123", "  ")
+
+
+def _twin_store(tmp_path: Path) -> SqliteStore:
+    """Two rows for one weapon (an ASCII '-' and a U+2010 hyphen), plus an honest third row."""
+    from markstation.queue.models import NewItem
+
+    store = SqliteStore(tmp_path / "m.db", actor=ACTOR)
+    rows = [("0001", "AB-123"), ("0002", "AB\u2010123"), ("0003", "ZZ-999")]
+    store.import_batch(
+        file="b.csv",
+        sha256="0" * 64,
+        items=[
+            NewItem(
+                code=f"PE-SUCAMEC-2026-00{n}",
+                serial=s,
+                make="Glock",
+                layout="secondary-mark",
+                line=i,
+            )
+            for i, (n, s) in enumerate(rows, 2)
+        ],
+        actor=ACTOR,
+    )
+    return store
+
+
+@pytest.mark.parametrize("auto", [True, False])
+def test_one_weapon_for_two_rows_is_refused_and_journaled(tmp_path: Path, auto: bool) -> None:
+    store = _twin_store(tmp_path)
+    driver = FakeDriver()
+    ui = ScriptedUI(serials=["\uff3a\uff3a\u2010999"])  # fullwidth ＺＺ‐999 for the third row
+    summary = _run(store, driver, ui=ui, auto=auto)
+    assert [c for c, _ in driver.burned] == ["PE-SUCAMEC-2026-000003"]
+    assert summary.refused == ["PE-SUCAMEC-2026-000001", "PE-SUCAMEC-2026-000002"]
+    refused = [r for r in store.records() if r.type == "serial-refused"]
+    assert [r.payload["code"] for r in refused] == [
+        "PE-SUCAMEC-2026-000001",
+        "PE-SUCAMEC-2026-000002",
+    ]
+    assert "same firearm as item PE-SUCAMEC-2026-000002" in refused[0].payload["reason"]
+    assert state_of(store.path, "PE-SUCAMEC-2026-000001") == "pending"
+    store.check_items_against_journal()
+
+
+def test_typed_serial_of_another_row_is_a_journaled_mismatch(tmp_path: Path) -> None:
+    store = _store(tmp_path, 2)
+    first, second = store.items()
+    ui = ScriptedUI(serials=[second.serial.lower(), Action.SKIP])
+    summary = _run(store, FakeDriver(), ui=ui, auto=False, limit=1)
+    assert summary.passed_over == [first.code]
+    rec = next(r for r in store.records() if r.type == "serial-refused")
+    assert rec.payload["code"] == first.code and rec.payload["typed"] == second.serial.lower()
+    assert f"that of item {second.code}" in rec.payload["reason"]
+    assert any(second.code in m for m in ui.messages)
+
+
+def test_look_alike_typed_serial_is_accepted(tmp_path: Path) -> None:
+    store = _store(tmp_path, 1)
+    item = store.items()[0]
+    fancy = "\u200b" + "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in item.serial)
+    summary = _run(store, FakeDriver(), ui=ScriptedUI(serials=[fancy]), auto=False)
+    assert summary.marked == [item.code]
+
+
+@pytest.mark.timeout(30)
+def test_a_device_error_on_the_watcher_thread_is_never_marked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the driver reports completion, but the e-stop watcher's poll failed meanwhile (issue 16:
+    # a board reset that lands on the watcher's poll): completion is unproven -> interrupted
+    from markstation.devices.abort import AbortGuard
+    from markstation.devices.base import Driver, Inputs, RunListener, RunResult
+    from markstation.errors import DeviceReset
+
+    class ResetOnPoll(FakeDriver):
+        running = False
+
+        def _read_inputs(self) -> Inputs:
+            if self.running:
+                raise DeviceReset("the board reset itself")
+            return super()._read_inputs()
+
+        def _run(self, job: Job, listener: RunListener) -> RunResult:
+            self.running = True
+            listener.on_emission_possible()
+            time.sleep(0.1)  # the watcher polls (every 1 ms here) while the list "runs"
+            return super()._run(job, listener)
+
+    class FastGuard(AbortGuard):
+        def __init__(self, driver: Driver, **kw: object) -> None:
+            super().__init__(driver, estop=True, poll_s=0.001)
+
+    monkeypatch.setattr("markstation.queue.runner.AbortGuard", FastGuard)
+    store = _store(tmp_path, 2)
+    summary = _run(store, ResetOnPoll())
+    first = store.items()[0]
+    assert first.state is State.INTERRUPTED
+    assert first.reason is not None and "watcher" in first.reason
+    assert summary.interrupted == [first.code] and store.items()[1].state is State.PENDING

@@ -36,6 +36,19 @@ fill = "dots"
 
 
 @pytest.fixture
+def flat_dots(tmp_path: Path) -> Path:
+    """blued-steel whose dots do not grow (dot_growth_mm = 0): spot-sized dots, unreadable."""
+    text = load_material("blued-steel").path.read_text()
+    path = tmp_path / "flat-dots.toml"
+    path.write_text(
+        text.replace('name = "blued-steel"', 'name = "flat-dots"').replace(
+            "dot_growth_mm = 0.25", "dot_growth_mm = 0.0"
+        )
+    )
+    return path
+
+
+@pytest.fixture
 def dots_layout(tmp_path: Path) -> Path:
     path = tmp_path / "dots-mark.toml"
     path.write_text(DOTS_LAYOUT)
@@ -50,20 +63,22 @@ def test_verified_build_accepts_the_shipped_layout() -> None:
     assert job.codes and job.codes[0].payload == CODE
 
 
-def test_verified_build_refuses_a_code_that_does_not_read_back(dots_layout: Path) -> None:
-    # 0.03 mm dots on 0.3 mm modules: the burn is too sparse for any reader
+def test_verified_build_refuses_a_code_that_does_not_read_back(
+    dots_layout: Path, flat_dots: Path
+) -> None:
+    # 0.03 mm dots on 0.3 mm modules (a material whose dots do not grow): too sparse to read
     machine = load_machine("lmc-fiber-110")
     with pytest.raises(VerifyError, match="Data Matrix"):
         build_verified_job(
             CODE,
             layout=load_layout(str(dots_layout)),
-            material=load_material(machine=machine),
+            material=load_material(str(flat_dots), machine=machine),
             machine=machine,
         )
 
 
 def test_mark_refuses_before_any_byte(
-    dots_layout: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    dots_layout: Path, flat_dots: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
     with pytest.raises(SystemExit) as info:
@@ -75,6 +90,8 @@ def test_mark_refuses_before_any_byte(
                 f"sim://lmc?ledger={ledger}",
                 "--layout",
                 str(dots_layout),
+                "--material",
+                str(flat_dots),
                 "--yes",
             ]
         )

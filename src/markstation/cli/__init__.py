@@ -16,6 +16,7 @@ import click
 
 from markstation import __version__
 from markstation.errors import MarkstationError
+from markstation.i18n import LANGUAGES, _, set_language
 
 
 class LazyGroup(click.Group):
@@ -31,7 +32,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in self.lazy:
-            target, _ = self.lazy[cmd_name]
+            target = self.lazy[cmd_name][0]
             module_name, _, attr = target.partition(":")
             cmd = getattr(importlib.import_module(module_name), attr)
             assert isinstance(cmd, click.Command)
@@ -70,16 +71,47 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("markstation.cli.sim:sim", "Simulators: replay a USB capture, serve GRBL on a pty."),
     "batch": ("markstation.cli.batch:batch", "Import, run, inspect and resolve registry batches."),
     "log": ("markstation.cli.log:log", "Verify and export the tamper-evident journal."),
+    "operators": (
+        "markstation.cli.operators:operators",
+        "Add, list and disable the operators who sign in (technician, supervisor).",
+    ),
     "demo": (
         "markstation.cli.demo:demo",
         "Run a sample batch on the simulated marker, no hardware.",
     ),
     "hil": ("markstation.cli.hil:hil", "Hardware-in-the-loop reports."),
+    "station": (
+        "markstation.cli.station_cmd:station",
+        "Run the marking station: the technician's screens in the browser.",
+    ),
+    "station-key": (
+        "markstation.cli.station:station_key",
+        "Create or show the station's checkpoint signing key.",
+    ),
+    "registry": (
+        "markstation.cli.station:registry",
+        "Registry side: verify a station's export against its key.",
+    ),
 }
+
+
+def _set_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    """``--lang``, else $MARKSTATION_LANG, else the system locale, else English: set first."""
+    set_language(value)
 
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="markstation")
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES, case_sensitive=False),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_set_language,
+    help="Language of messages and prompts (default: $MARKSTATION_LANG, else the system "
+    "locale, else en).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for protocol traffic).")
 def cli(verbose: int) -> None:
     """Controller for laser-marking workstations: registry batches to verified marks.
@@ -95,16 +127,16 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="markstation", standalone_mode=False)
     except MarkstationError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(_("error: {message}").format(message=exc), err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo(_("aborted"), err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+        click.echo(_("interrupted"), err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from markstation.cli.operators import supervisor_actor, supervisor_option
 from markstation.cli.options import (
     actor_options,
     db_option,
@@ -20,11 +21,12 @@ from markstation.cli.options import (
     material_option,
 )
 from markstation.errors import ConfigError
+from markstation.i18n import _, ngettext
 from markstation.profiles import DEFAULT_LAYOUT
 from markstation.queue.models import Actor, Item
 from markstation.queue.operator import Action, Inspection, OperatorUI, QuietUI, RunSummary
-from markstation.queue.sqlite import SqliteStore, default_db_path
-from markstation.queue.states import State
+from markstation.queue.sqlite import OpenMode
+from markstation.queue.states import State, state_label
 from markstation.queue.store import Store
 
 
@@ -38,13 +40,33 @@ def make_actor(operator: str | None, station: str | None) -> Actor:
     return Actor(who.strip() or "unknown", (station or socket.gethostname()).strip())
 
 
-def open_store(db: Path | None, actor: Actor) -> SqliteStore:
-    """Open the store (running crash recovery) and say what recovery did."""
-    store = SqliteStore(db or default_db_path(), actor=actor)
+def open_store(db: Path | str | None, actor: Actor, *, mode: OpenMode = "create") -> Store:
+    """Open the store (running crash recovery) and say what recovery did.
+
+    ``db`` is a file path (SQLite) or a ``postgresql://`` URL
+    (:func:`markstation.queue.location.open_store` picks the backend). ``mode``: ``create`` (a
+    command that writes and may start a new store: it says so), ``write`` (the store must
+    exist), ``read`` (must exist; read-only when it cannot be written, e.g. an auditor's copy:
+    see :class:`SqliteStore`).
+    """
+    from markstation.queue.location import open_store as open_location
+
+    store = open_location(db, actor=actor, mode=mode)
+    if getattr(store, "created", False):
+        click.echo(_("created a new store at {path}").format(path=store.location), err=True)
+    if store.readonly:
+        click.echo(
+            _("note: {path} cannot be written; opened it read-only").format(path=store.location),
+            err=True,
+        )
+    for note in getattr(store, "notes", []):
+        click.echo(_("note: {note}").format(note=note), err=True)
     for code in store.recovered:
         click.echo(
-            f"recovered: {code} was left marking by a runner that stopped; it is now "
-            "interrupted (inspect the firearm, then 'markstation batch resolve')",
+            _(
+                "recovered: {code} was left marking by a runner that stopped; it is now "
+                "interrupted (inspect the firearm, then 'markstation batch resolve')"
+            ).format(code=code),
             err=True,
         )
     return store
@@ -78,17 +100,27 @@ class ClickOperatorUI:
         self._done = 0
 
     def show_item(self, item: Item, position: int, total: int) -> None:
-        firearm = " ".join(x for x in (item.make, item.model) if x) or "firearm"
+        firearm = " ".join(x for x in (item.make, item.model) if x) or _("firearm")
         extra = f", {item.caliber}" if item.caliber else ""
-        owner = f"   owner: {item.owner}" if item.owner else ""
+        owner = "   " + _("owner: {owner}").format(owner=item.owner) if item.owner else ""
         click.echo("")
-        click.secho(f"[{position}/{total}] fetch: {firearm}{extra}", bold=True)
-        click.echo(f"   factory serial: {item.serial}{owner}")
-        click.echo(f"   code to mark:   {item.code}   (layout {item.layout})")
+        click.secho(
+            _("[{position}/{total}] fetch: {firearm}").format(
+                position=position, total=total, firearm=firearm + extra
+            ),
+            bold=True,
+        )
+        click.echo("   " + _("factory serial: {serial}").format(serial=item.serial) + owner)
+        click.echo(
+            "   "
+            + _("code to mark:   {code}   (layout {layout})").format(
+                code=item.code, layout=item.layout
+            )
+        )
 
     def ask_serial(self, item: Item) -> str | Action:
         answer: str = click.prompt(
-            "   type or scan the factory serial (:s skip, :q quit)",
+            "   " + _("type or scan the factory serial (:s skip, :q quit)"),
             default="",
             show_default=False,
         )
@@ -101,20 +133,27 @@ class ClickOperatorUI:
 
     def serial_mismatch(self, item: Item, typed: str) -> None:
         click.secho(
-            f"   '{typed}' does not match {item.serial}: check the firearm, try again", fg="red"
+            "   "
+            + _("'{typed}' does not match {serial}: check the firearm, try again").format(
+                typed=typed, serial=item.serial
+            ),
+            fg="red",
         )
 
     def ready(self, item: Item, estimate_s: float, pedal: Callable[[], bool]) -> Action:
         click.echo(
-            f"   clamp it. Enter or foot pedal = mark ({estimate_s:.1f} s), f = frame, "
-            "s = skip, q = quit"
+            "   "
+            + _(
+                "clamp it. Enter or foot pedal = mark ({seconds:.1f} s), f = frame, "
+                "s = skip, q = quit"
+            ).format(seconds=estimate_s)
         )
         choices = {"": Action.START, "f": Action.FRAME, "s": Action.SKIP, "q": Action.QUIT}
         while True:
             if _stdin_selectable():
                 while not _line_ready(0.05):
                     if pedal():
-                        click.echo("   foot pedal")
+                        click.echo("   " + _("foot pedal"))
                         return Action.START
                 line = sys.stdin.readline()
                 if line == "":
@@ -126,10 +165,10 @@ class ClickOperatorUI:
             action = choices.get(line.strip().lower())
             if action is not None:
                 return action
-            click.echo("   Enter, f, s or q")
+            click.echo("   " + _("Enter, f, s or q"))
 
     def framing(self, item: Item) -> Callable[[], bool]:
-        click.echo("   framing with the red pointer (beam off); press Enter to stop")
+        click.echo("   " + _("framing with the red pointer (beam off); press Enter to stop"))
         if not _stdin_selectable():
 
             def wait_line() -> bool:
@@ -151,9 +190,9 @@ class ClickOperatorUI:
         self._done = 0
         self._bar = click.progressbar(
             length=1000,
-            label=f"   marking {item.code}",
+            label="   " + _("marking {code}").format(code=item.code),
             show_eta=False,
-            item_show_func=lambda _: f"{self._remaining:5.1f} s left",
+            item_show_func=lambda _item: _("{seconds:5.1f} s left").format(seconds=self._remaining),
         )
         self._bar.__enter__()
 
@@ -173,16 +212,16 @@ class ClickOperatorUI:
 
     def inspect(self, item: Item) -> Inspection:
         answer = click.prompt(
-            "   inspection: p = pass, f = fail",
+            "   " + _("inspection: p = pass, f = fail"),
             type=click.Choice(["p", "f", "pass", "fail"], case_sensitive=False),
         ).lower()
         result = "pass" if answer.startswith("p") else "fail"
-        note: str = click.prompt("   note (optional)", default="", show_default=False)
+        note: str = click.prompt("   " + _("note (optional)"), default="", show_default=False)
         return Inspection("pass" if result == "pass" else "fail", note.strip())
 
     def after_failure(self, item: Item, reason: str) -> Action:
         answer = click.prompt(
-            "   r = retry, n = next firearm, q = quit",
+            "   " + _("r = retry, n = next firearm, q = quit"),
             type=click.Choice(["r", "n", "q"], case_sensitive=False),
         ).lower()
         return {"r": Action.RETRY, "n": Action.NEXT}.get(answer, Action.QUIT)
@@ -196,19 +235,29 @@ class ClickOperatorUI:
 
 def print_summary(summary: RunSummary) -> None:
     click.echo("")
-    click.secho("run summary", bold=True)
+    click.secho(_("run summary"), bold=True)
     click.echo(
-        f"  marked {len(summary.marked)}, failed {len(summary.failed)}, interrupted "
-        f"{len(summary.interrupted)}, job refused {len(summary.refused)}, passed over "
-        f"{len(summary.passed_over)}; remaining {summary.remaining}; "
-        f"{summary.elapsed_s:.1f} s"
+        "  "
+        + _(
+            "marked {marked}, failed {failed}, interrupted {interrupted}, job refused "
+            "{refused}, passed over {passed_over}; remaining {remaining}; {seconds:.1f} s"
+        ).format(
+            marked=len(summary.marked),
+            failed=len(summary.failed),
+            interrupted=len(summary.interrupted),
+            refused=len(summary.refused),
+            passed_over=len(summary.passed_over),
+            remaining=summary.remaining,
+            seconds=summary.elapsed_s,
+        )
     )
     if summary.inspection_failed:
-        click.echo(f"  inspection failed: {', '.join(summary.inspection_failed)}")
+        codes = ", ".join(summary.inspection_failed)
+        click.echo("  " + _("inspection failed: {codes}").format(codes=codes))
     if summary.interrupted:
-        click.echo(f"  to resolve: {', '.join(summary.interrupted)}")
+        click.echo("  " + _("to resolve: {codes}").format(codes=", ".join(summary.interrupted)))
     if summary.stopped:
-        click.echo(f"  stopped: {summary.stopped}")
+        click.echo("  " + _("stopped: {reason}").format(reason=summary.stopped))
 
 
 # --- commands ------------------------------------------------------------------------------------------
@@ -235,23 +284,69 @@ def batch() -> None:
     metavar="NAME",
     help="Layout for rows without a 'layout' column value.",
 )
+@click.option("--sheet", default=None, metavar="NAME", help="Worksheet of an .xlsx file.")
 @actor_options
 def import_cmd(
-    file: Path, db: Path | None, layout: str, operator: str | None, station: str | None
+    file: Path,
+    db: Path | None,
+    layout: str,
+    sheet: str | None,
+    operator: str | None,
+    station: str | None,
 ) -> None:
-    """Validate a registry batch (CSV or JSON) and load it: all or nothing.
+    """Validate a registry batch (CSV, JSON or .xlsx) and load it: all or nothing.
 
-    Every problem is listed as FILE:LINE:COLUMN; with any problem nothing is stored (exit 1).
+    Every problem is listed as FILE:LINE:COLUMN (FILE:Sheet!B7 for .xlsx); with any problem
+    nothing is stored (exit 1). This is the one command that creates a store where none
+    exists (and says so); an empty or foreign file at --db is refused, never initialised over.
     """
     from markstation.queue.batch import import_batch
 
     actor = make_actor(operator, station)
     with open_store(db, actor) as store:
-        batch_id, valid = import_batch(file, store, actor=actor, default_layout=layout)
+        batch_id, valid = import_batch(file, store, actor=actor, default_layout=layout, sheet=sheet)
     click.echo(
-        f"imported {len(valid.items)} items from {file} as batch {batch_id} "
-        f"(sha256 {valid.sha256[:16]}…) into {store.path}"
+        ngettext(
+            "imported {count} item from {file} as batch {batch} (sha256 {sha256}…) into {db}",
+            "imported {count} items from {file} as batch {batch} (sha256 {sha256}…) into {db}",
+            len(valid.items),
+        ).format(
+            count=len(valid.items),
+            file=file,
+            batch=batch_id,
+            sha256=valid.sha256[:16],
+            db=store.location,
+        )
     )
+
+
+@batch.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--layout",
+    "-l",
+    default=DEFAULT_LAYOUT,
+    show_default=True,
+    metavar="NAME",
+    help="Layout for rows without a 'layout' column value.",
+)
+@click.option("--sheet", default=None, metavar="NAME", help="Worksheet of an .xlsx file.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
+def validate_cmd(file: Path, layout: str, sheet: str | None, as_json: bool) -> None:
+    """Check a registry batch file as 'batch import' would, without touching any store.
+
+    For the registry, before sending a file. Prints every problem (exit 1), or the item count.
+    Checks against a store (code or firearm already there) are left to 'batch import'.
+    """
+    from markstation.queue.batch import validation_report
+
+    doc, text = validation_report(file, default_layout=layout, sheet=sheet)
+    if as_json:
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=True))
+    else:
+        click.echo(text, err=not doc["ok"])
+    if not doc["ok"]:
+        sys.exit(1)
 
 
 @batch.command("run")
@@ -287,11 +382,16 @@ def run_cmd(
     (f), start with Enter or the foot pedal, inspect. Ctrl-C or the e-stop input stops
     emission at once and leaves the item interrupted. Exit 2 when an item failed or was
     interrupted.
+
+    The typed serial is compared folded (case, punctuation, look-alike and invisible characters
+    ignored); a row whose firearm is also another row's is refused. The journal decides: a store
+    whose item rows differ from what the journal proves is refused (exit 2, item named). The store
+    must exist; disk full or read-only stores stop the run with one line (exit 2).
     """
     if (device is None) == (dry_run_dir is None):
-        raise click.UsageError("give exactly one of --device URL or --dry-run DIR")
+        raise click.UsageError(_("give exactly one of --device URL or --dry-run DIR"))
     actor = make_actor(operator, station)
-    with open_store(db, actor) as store:
+    with open_store(db, actor, mode="write") as store:
         if dry_run_dir is not None:
             _dry_run(store, dry_run_dir, machine, material, limit)
             return
@@ -301,9 +401,14 @@ def run_cmd(
         url = device
         assert url is not None
         ui: OperatorUI = _AutoUI() if auto else ClickOperatorUI()
+        from markstation.cli.station import load_station_key
+
+        # asked before anything is marked: every run ends with a checkpoint signed by it
+        signer = load_station_key(None)
         summary = run_batch(
             store,
             lambda: open_device(url, machine),
+            key=signer,
             operator=actor.operator,
             station=actor.station,
             ui=ui,
@@ -335,7 +440,7 @@ def _dry_run(
 
     def show(entry: DryRunItem) -> None:
         if entry.error:
-            click.echo(f"{entry.code}: NOT BUILT: {entry.error}")
+            click.echo(_("{code}: NOT BUILT: {error}").format(code=entry.code, error=entry.error))
         else:
             est = f"{entry.estimate_s:.1f} s" if entry.estimate_s is not None else "?"
             click.echo(f"{entry.code}: {est}, 2D code {entry.decode}, {entry.preview}")
@@ -344,11 +449,17 @@ def _dry_run(
     bad = [r for r in results if r.error or r.decode not in ("ok", "no 2D code")]
     total = sum(r.estimate_s or 0.0 for r in results)
     click.echo(
-        f"dry run: {len(results)} items, estimated marking time {total:.1f} s, "
-        f"previews and dry-run.csv in {out}"
+        _(
+            "dry run: {count} items, estimated marking time {seconds:.1f} s, "
+            "previews and dry-run.csv in {out}"
+        ).format(count=len(results), seconds=total, out=out)
     )
     if bad:
-        raise ConfigError(f"{len(bad)} item(s) failed the dry run (see {out / 'dry-run.csv'})")
+        raise ConfigError(
+            _("{count} item(s) failed the dry run (see {csv})").format(
+                count=len(bad), csv=out / "dry-run.csv"
+            )
+        )
 
 
 @batch.command("status")
@@ -362,16 +473,19 @@ def _dry_run(
     help="Only list items in this state (repeatable).",
 )
 def status_cmd(db: Path | None, as_json: bool, states: tuple[str, ...]) -> None:
-    """Counts per state and every item's state."""
+    """Counts per state and every item's state.
+
+    Works on a read-only copy of a store (opened with SQLite mode=ro, or immutable=1).
+    """
     actor = make_actor(None, None)
-    with open_store(db, actor) as store:
+    with open_store(db, actor, mode="read") as store:
         counts = store.counts()
         items = store.items([State(s) for s in states] if states else None)
         runner = store.runner_info()
         head = store.head()
     if as_json:
         doc = {
-            "db": str(store.path),
+            "db": store.location,
             "counts": {s.value: n for s, n in counts.items()},
             "runner": runner,
             "journal": {"records": head.records, "head": head.hash},
@@ -379,33 +493,49 @@ def status_cmd(db: Path | None, as_json: bool, states: tuple[str, ...]) -> None:
         }
         click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
-    click.echo(f"store {store.path}")
-    click.echo("  " + ", ".join(f"{s.value} {n}" for s, n in counts.items()))
-    if runner:
-        click.echo(f"  runner: pid {runner['pid']} on {runner['host']} since {runner['since']}")
+    click.echo(_("store {path}").format(path=store.location))
+    click.echo("  " + ", ".join(f"{state_label(s)} {n}" for s, n in counts.items()))
+    for live in runner.get("stations", [runner]) if runner else []:
+        # one runner per station on a server store, each with its own line
+        where = f" [{live['station']}]" if "station" in live else ""
+        click.echo(
+            "  "
+            + _("runner: pid {pid} on {host} since {since}").format(
+                pid=live["pid"], host=live["host"], since=live["since"]
+            )
+            + where
+        )
     for it in items:
         note = f"  ({it.reason})" if it.reason and it.state is not State.MARKED else ""
         insp = f" [{it.inspection}]" if it.inspection else ""
-        click.echo(f"{it.code:28} {it.state.value:11}{insp} {it.make} {it.serial}{note}")
+        click.echo(f"{it.code:28} {state_label(it.state):11}{insp} {it.make} {it.serial}{note}")
 
 
 def _decision_command(
-    name: str, help_text: str, fn_name: str
-) -> Callable[[Path | None, str, str, str | None, str | None], None]:
+    name: str, help_text: str, fn_name: str, *, supervised: bool = False
+) -> Callable[..., None]:
     @batch.command(name, help=help_text)
     @click.argument("code")
     @click.option("--reason", required=True, help="Why; recorded in the journal.")
     @db_option
     @actor_options
+    @supervisor_option(enabled=supervised)
     def command(
-        db: Path | None, code: str, reason: str, operator: str | None, station: str | None
+        db: Path | None,
+        code: str,
+        reason: str,
+        operator: str | None,
+        station: str | None,
+        supervisor: str | None = None,
     ) -> None:
         from markstation.queue import decisions
 
         actor = make_actor(operator, station)
-        with open_store(db, actor) as store:
+        with open_store(db, actor, mode="write") as store:
+            if supervised:
+                actor = supervisor_actor(store, supervisor, actor=actor, action=f"batch {name}")
             item = getattr(decisions, fn_name)(store, code, reason=reason, actor=actor)
-        click.echo(f"{item.code}: now {item.state.value}")
+        click.echo(_("{code}: now {state}").format(code=item.code, state=state_label(item.state)))
 
     return command
 
@@ -419,6 +549,7 @@ def _decision_command(
 @click.option("--reason", required=True, help="What the inspection showed; journaled.")
 @db_option
 @actor_options
+@supervisor_option()
 def resolve_cmd(
     code: str,
     marked: bool | None,
@@ -426,6 +557,7 @@ def resolve_cmd(
     db: Path | None,
     operator: str | None,
     station: str | None,
+    supervisor: str | None,
 ) -> None:
     """Resolve an interrupted item after inspecting the firearm.
 
@@ -435,11 +567,14 @@ def resolve_cmd(
     from markstation.queue.decisions import resolve
 
     if marked is None:
-        raise click.UsageError("give --marked or --not-marked")
+        raise click.UsageError(_("give --marked or --not-marked"))
     actor = make_actor(operator, station)
-    with open_store(db, actor) as store:
+    with open_store(db, actor, mode="write") as store:
+        actor = supervisor_actor(store, supervisor, actor=actor, action="batch resolve")
         item = resolve(store, code, marked=marked, reason=reason, actor=actor)
-    click.echo(f"{item.code}: resolved, now {item.state.value}")
+    click.echo(
+        _("{code}: resolved, now {state}").format(code=item.code, state=state_label(item.state))
+    )
 
 
 _decision_command(
@@ -447,9 +582,10 @@ _decision_command(
     "Set a pending or failed item aside (firearm not at hand); 'requeue' brings it back.",
     "skip",
 )
-_decision_command("requeue", "Put a skipped item back to pending.", "requeue")
+_decision_command("requeue", "Put a skipped item back to pending.", "requeue", supervised=True)
 _decision_command(
     "void",
     "Withdraw a code that must never be marked (final; a marked code cannot be voided).",
     "void",
+    supervised=True,
 )

@@ -62,14 +62,16 @@ def demo(directory: Path | None, items: int) -> None:
 
     Everything goes into one directory: batch.csv (the sample registry file), markstation.db
     (the store), previews/ (PNG per item + dry-run.csv), ledger.jsonl (what the simulated laser
-    burned), report.csv (the registry report with the chain head).
+    burned), station.key / station.pub (a throwaway demo station key, no passphrase), report.csv
+    and report.checkpoint (the registry report and its signed checkpoint).
     """
     from markstation.devices import open_device
     from markstation.devices.sim.ledger import read_jobs
     from markstation.queue.batch import import_batch
     from markstation.queue.dry_run import dry_run
     from markstation.queue.export import export_report
-    from markstation.queue.journal import verify
+    from markstation.queue.journal import verify_store
+    from markstation.queue.keys import generate, public_path, write_key
     from markstation.queue.models import Actor
     from markstation.queue.operator import QuietUI
     from markstation.queue.runner import run_batch
@@ -82,6 +84,12 @@ def demo(directory: Path | None, items: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     click.echo(f"demo directory: {out}")
     actor = Actor("demo operator", "demo-station")
+
+    # a real station keeps its key in the user's config dir (`station-key init`); the demo signs
+    # with a throwaway one so its checkpoints are signed like a station's
+    key = generate("markstation/demo-station")
+    key_file = out / "station.key"
+    write_key(key, key_file, None)
 
     batch_file = out / "batch.csv"
     write_sample_batch(batch_file, items)
@@ -109,6 +117,7 @@ def demo(directory: Path | None, items: int) -> None:
             station=actor.station,
             ui=ui,
             auto=True,
+            key=key,
         )
         click.echo(
             f"3. marked {len(summary.marked)} on {url.split('?')[0]} (unattended), failed "
@@ -117,19 +126,23 @@ def demo(directory: Path | None, items: int) -> None:
         )
 
         report = out / "report.csv"
-        export_report(store, report, fmt="csv", actor=actor)
-        head = verify(store.records())
+        export_report(store, report, fmt="csv", actor=actor, key=key)
+        verified, _tree = verify_store(store, key=key.verifier)
+        checked = store.check_items_against_journal()
     jobs = read_jobs(ledger)
     complete = sum(1 for j in jobs if j.complete)
-    click.echo(f"4. report written; journal verified: {head}")
+    click.echo(
+        f"4. report and signed checkpoint written; {verified.summary()}; {checked} item rows match"
+    )
     click.echo(f"5. simulator ledger: {len(jobs)} jobs burned, {complete} complete")
     click.echo("")
     click.echo(f"  registry file  {batch_file}")
     click.echo(f"  store          {db}")
     click.echo(f"  previews       {out / 'previews'}")
     click.echo(f"  burn ledger    {ledger}")
-    click.echo(f"  report         {report}")
+    click.echo(f"  report         {report} (+ {report.with_suffix('.checkpoint').name})")
+    click.echo(f"  station key    {key_file} (public: {public_path(key_file).name})")
     click.echo(f"try: markstation batch status --db {db}")
-    click.echo(f"     markstation log verify --db {db}")
+    click.echo(f"     markstation log verify --db {db} --key {public_path(key_file)}")
     if summary.failed or summary.interrupted or complete != len(summary.marked):
         raise ConfigError("the demo did not mark every item; see the messages above")

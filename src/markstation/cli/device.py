@@ -19,6 +19,7 @@ import click
 
 from markstation.cli.options import device_option, machine_option, target_options
 from markstation.errors import Aborted, ConfigError
+from markstation.i18n import _
 
 if TYPE_CHECKING:
     from markstation.devices.base import DeviceInfo, Inputs
@@ -68,7 +69,7 @@ def describe_info(info: DeviceInfo) -> list[tuple[str, str]]:
         ("model", info.model),
         ("firmware", info.firmware or "-"),
         ("serial", info.serial or "-"),
-        ("simulated", "yes" if info.simulated else "no"),
+        ("simulated", _("yes") if info.simulated else _("no")),
     ]
     rows.extend((k, v) for k, v in sorted(info.extra.items()))
     return rows
@@ -76,16 +77,16 @@ def describe_info(info: DeviceInfo) -> list[tuple[str, str]]:
 
 def describe_inputs(inputs: Inputs) -> list[tuple[str, str]]:
     interlock = (
-        "not wired"
+        _("not wired")
         if inputs.interlock_closed is None
-        else "closed"
+        else _("closed")
         if inputs.interlock_closed
-        else "OPEN"
+        else _("OPEN")
     )
     return [
-        ("inputs", f"0x{inputs.raw:04X}"),
-        ("pedal", "pressed" if inputs.pedal_pressed else "released"),
-        ("interlock", interlock),
+        (_("inputs"), f"0x{inputs.raw:04X}"),
+        (_("pedal"), _("pressed") if inputs.pedal_pressed else _("released")),
+        (_("interlock"), interlock),
     ]
 
 
@@ -143,7 +144,9 @@ def devices() -> None:
     for row in [header, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if not any(not d.simulated for d in found):
-        click.echo("(no real marker found; the simulators above work without hardware)", err=True)
+        click.echo(
+            _("(no real marker found; the simulators above work without hardware)"), err=True
+        )
 
 
 @click.command()
@@ -175,12 +178,16 @@ def unlock(device: str, machine: str | None, yes: bool) -> None:
 
     profile = resolve_machine(device, machine)
     if not yes:
-        click.confirm("Machine checked and safe to unlock?", abort=True)
+        click.confirm(_("Machine checked and safe to unlock?"), abort=True)
     with open_device(device, profile) as driver:
         clear = getattr(driver, "unlock", None)
         if clear is None:
-            raise ConfigError(f"device '{device}': a {profile.protocol} device has no alarm lock")
-        click.echo(f"unlocked: {clear()}")
+            raise ConfigError(
+                _("device '{device}': a {protocol} device has no alarm lock").format(
+                    device=device, protocol=profile.protocol
+                )
+            )
+        click.echo(_("unlocked: {reply}").format(reply=clear()))
 
 
 @click.command()
@@ -208,7 +215,7 @@ def frame(
     profile, job = prepare(code, device, layout, material, machine)
     with open_device(device, profile) as driver, AbortGuard(driver) as guard:
         if count is None:
-            click.echo("tracing with the red pointer; press Enter to stop", err=True)
+            click.echo(_("tracing with the red pointer; press Enter to stop"), err=True)
             stop = enter_stop()
         else:
             stop = count_stop(count)
@@ -218,8 +225,11 @@ def frame(
             if guard.reason is None:
                 raise
     if guard.reason is not None:
-        raise Aborted(f"interrupted ({guard.reason}): framing stopped", may_have_emitted=False)
-    click.echo(f"framed {code}: {traces} trace(s)")
+        raise Aborted(
+            _("interrupted ({reason}): framing stopped").format(reason=guard.reason),
+            may_have_emitted=False,
+        )
+    click.echo(_("framed {code}: {count} trace(s)").format(code=code, count=traces))
 
 
 @click.command()
@@ -233,41 +243,52 @@ def mark(
     Ctrl-C (or the e-stop input) aborts at once (emission off) and exits with status 2.
     """
     from markstation.cli.progress import run_with_progress
+    from markstation.devices.estimate import device_estimate
     from markstation.devices.registry import open_device
-    from markstation.job.estimate import estimate_seconds
 
     profile, job = prepare(code, device, layout, material, machine)
     bounds = job.bounds()
     used = job.meta_dict()
     rows = [
-        ("code", code),
-        ("layout", used.get("layout", layout)),
-        ("material", used.get("material", material or "-")),
-        ("machine", profile.name),
+        (_("code"), code),
+        (_("layout"), used.get("layout", layout)),
+        (_("material"), used.get("material", material or "-")),
+        (_("machine"), profile.name),
     ]
     if bounds is not None:
         x0, y0, x1, y1 = bounds
         rows.append(
             (
-                "size",
+                _("size"),
                 f"{x1 - x0:.2f} × {y1 - y0:.2f} mm (x {x0:.2f}..{x1:.2f}, y {y0:.2f}..{y1:.2f})",
             )
         )
-    rows.append(("estimate", f"{estimate_seconds(job):.1f} s"))
     with open_device(device, profile) as driver:
+        # with the time-only settings a GRBL controller reported on connect ($110/$120/$11 ...)
+        adopted = getattr(driver, "estimate_settings", None)
+        estimate = device_estimate(job, profile, settings=adopted).seconds
+        rows.append((_("estimate"), f"{estimate:.1f} s"))
         ident = driver.info()
         rows.append(
             (
-                "device",
-                f"{ident.model} fw {ident.firmware or '-'} serial {ident.serial or '-'}"
-                + (" (simulated)" if ident.simulated else ""),
+                _("device"),
+                _("{model} fw {firmware} serial {serial}").format(
+                    model=ident.model, firmware=ident.firmware or "-", serial=ident.serial or "-"
+                )
+                + (" " + _("(simulated)") if ident.simulated else ""),
             )
         )
         _echo_rows(rows)
-        if not yes and not click.confirm(f"Mark {code} now?", default=False, err=True):
-            raise click.ClickException("not confirmed; nothing was marked")
+        if not yes and not click.confirm(
+            _("Mark {code} now?").format(code=code), default=False, err=True
+        ):
+            raise click.ClickException(_("not confirmed; nothing was marked"))
         result = run_with_progress(driver, job, show_bar=sys.stderr.isatty())
     device_s = (
         f"{result.device_mark_time_s:.2f} s" if result.device_mark_time_s is not None else "-"
     )
-    click.echo(f"marked {code}: device mark time {device_s} (wall {result.elapsed_s:.2f} s)")
+    click.echo(
+        _("marked {code}: device mark time {device} (wall {wall:.2f} s)").format(
+            code=code, device=device_s, wall=result.elapsed_s
+        )
+    )

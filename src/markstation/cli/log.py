@@ -1,4 +1,5 @@
-"""``markstation log …``: verify the hash-chained journal, export the registry report, show records."""
+"""``markstation log …``: verify the Merkle journal and its checkpoints, sign a checkpoint, prove
+an item's records, export the registry report, show records."""
 
 from __future__ import annotations
 
@@ -9,27 +10,60 @@ import click
 
 from markstation.cli.batch import make_actor, open_store
 from markstation.cli.options import actor_options, db_option
+from markstation.cli.station import key_file_option, load_station_key, station_verifier
 
 
 @click.group()
 def log() -> None:
     """Verify and export the tamper-evident journal.
 
-    Every state change, import, resolution and export is a journal record that carries the hash
-    of the record before it. Keep the chain head printed by 'log verify' and written at the end of
-    every export outside this station: with it, even a truncated journal is detected.
+    Every state change, import, resolution and export is a journal record and a leaf of an RFC 9162
+    Merkle tree. The station signs checkpoints (tree heads) with its key ('station-key init') at
+    the end of every run, at every export and on request. Keep checkpoints outside this station:
+    'log verify --checkpoint FILE' then proves the journal still holds exactly that history.
     """
 
 
 @log.command("verify")
 @db_option
-def verify_cmd(db: Path | None) -> None:
-    """Check the whole hash chain; name the first edited, removed or reordered record (exit 1)."""
-    from markstation.queue.journal import verify
+@click.option(
+    "--checkpoint",
+    "checkpoints",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A checkpoint kept outside the station: prove the journal extends it (repeatable).",
+)
+@click.option(
+    "--key",
+    default=None,
+    metavar="PUB",
+    help="Check signatures with this verifier key (station.pub or the key text) instead of "
+    "the station key's.",
+)
+@key_file_option
+def verify_cmd(
+    db: Path | None, checkpoints: tuple[Path, ...], key: str | None, key_file: Path | None
+) -> None:
+    """Check records, tree and every stored checkpoint; name the first problem (exit 1).
 
-    with open_store(db, make_actor(None, None)) as store:
-        head = verify(store.records())
-    click.echo(f"journal ok: {head.records} records, chain head {head.hash}")
+    Each record against its leaf hash, each leaf against its place in the stored tree, every
+    stored checkpoint's root and signature; with --checkpoint, a consistency proof that the
+    journal extends that checkpoint (truncation, rewrite, reordering or insertion before it is
+    detected) and that it is signed by this station.
+
+    Then check every item's row (state, serial, code, attempts, reason, inspection, …) against
+    what the journal proves, and name the first item that differs, a row the journal never
+    imported, or a journaled item whose row is gone (exit 1). Works on a read-only copy.
+    """
+    from markstation.queue.journal import verify_store
+
+    verifier = station_verifier(key_file, key)
+    outside = [(str(p), _read_text(p)) for p in checkpoints]
+    with open_store(db, make_actor(None, None), mode="read") as store:
+        report, _tree = verify_store(store, key=verifier, outside=outside)
+        checked = store.check_items_against_journal()
+    click.echo(report.summary())
+    click.echo(f"items ok: {checked} rows are what the journal proves")
 
 
 @log.command("export")
@@ -37,10 +71,19 @@ def verify_cmd(db: Path | None) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "jsonl"]),
+    type=click.Choice(["csv", "jsonl", "xlsx", "pdf"]),
     default="csv",
     show_default=True,
-    help="CSV (one row per item) or JSON Lines (one object per item).",
+    help="CSV (one row per item), JSON Lines (one object per item), .xlsx (typed columns) or "
+    "PDF (the campaign report for the registry and the company).",
+)
+@click.option(
+    "--lang",
+    "report_lang",
+    type=click.Choice(["en", "es"]),
+    default="en",
+    show_default=True,
+    help="Language of the PDF report.",
 )
 @click.option(
     "-o",
@@ -50,21 +93,53 @@ def verify_cmd(db: Path | None) -> None:
     help="Report file to write.",
 )
 @actor_options
+@key_file_option
 def export_cmd(
-    db: Path | None, fmt: str, output: Path, operator: str | None, station: str | None
+    db: Path | None,
+    fmt: str,
+    report_lang: str,
+    output: Path,
+    operator: str | None,
+    station: str | None,
+    key_file: Path | None,
 ) -> None:
     """Write every item's final state with its journal evidence, ending with the chain head.
 
-    The journal is verified first; a broken chain refuses the export (exit 1).
+    The journal is verified first, and every item row against it: a broken chain or an edited
+    row refuses the export (exit 1). On a read-only copy the report is written and the export is
+    not journaled (the store cannot be written).
     """
     from markstation.queue.export import export_report
     from markstation.queue.journal import verify
 
     actor = make_actor(operator, station)
-    with open_store(db, actor) as store:
+    with open_store(db, actor, mode="read") as store:
         verify(store.records())
-        head = export_report(store, output, fmt="csv" if fmt == "csv" else "jsonl", actor=actor)
-    click.echo(f"wrote {output} ({fmt}); chain head: {head.records} records, {head.hash}")
+        store.check_items_against_journal()
+        from markstation.queue.export import checkpoint_path
+
+        signer = load_station_key(key_file)
+        if fmt == "xlsx":
+            from markstation.queue.xlsx import export_xlsx
+
+            head = export_xlsx(store, output, actor=actor, key=signer)
+        elif fmt == "pdf":
+            from markstation.queue.report_pdf import export_pdf
+
+            head = export_pdf(
+                store,
+                output,
+                actor=actor,
+                lang="es" if report_lang == "es" else "en",
+                key=signer,
+            )
+        else:
+            head = export_report(
+                store, output, fmt="csv" if fmt == "csv" else "jsonl", actor=actor, key=signer
+            )
+            signed = "signed" if signer is not None else "UNSIGNED"
+            click.echo(f"checkpoint ({signed}) written to {checkpoint_path(output)}")
+    click.echo(f"wrote {output} ({fmt}); tree head: {head.records} records, root {head.hash}")
 
 
 @log.command("show")
@@ -73,8 +148,125 @@ def export_cmd(
 @click.option("--code", default=None, help="Only records about this mark code.")
 def show_cmd(db: Path | None, tail: int, code: str | None) -> None:
     """Print journal records (seq, time, type, operator, payload), newest last."""
-    with open_store(db, make_actor(None, None)) as store:
+    with open_store(db, make_actor(None, None), mode="read") as store:
         records = [r for r in store.records() if code is None or r.payload.get("code") == code]
     for rec in records[-tail:]:
         body = json.dumps(rec.payload, ensure_ascii=False, sort_keys=True)
         click.echo(f"{rec.seq:6} {rec.time} {rec.type:15} {rec.operator}@{rec.station} {body}")
+
+
+def _read_text(path: Path) -> str:
+    from markstation.errors import JournalError
+
+    try:
+        return path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JournalError(f"{path}: cannot read the checkpoint ({exc})") from exc
+
+
+@log.command("checkpoint")
+@db_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the checkpoint to this file (default: print it).",
+)
+@click.option(
+    "--qr",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the checkpoint as a QR code (PNG), e.g. for a printed report.",
+)
+@actor_options
+@key_file_option
+def checkpoint_cmd(
+    db: Path | None,
+    output: Path | None,
+    qr: Path | None,
+    operator: str | None,
+    station: str | None,
+    key_file: Path | None,
+) -> None:
+    """Sign a checkpoint (tree head) of the journal as it is now, keep it in the store and
+    write it out. Keep the file outside the station ('log verify --checkpoint FILE' later)."""
+    from markstation.queue.export import write_atomic
+    from markstation.queue.journal import seal
+
+    actor = make_actor(operator, station)
+    signer = load_station_key(key_file)
+    with open_store(db, actor) as store:
+        text = seal(store, signer, station=actor.station, reason="request").text
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text)
+        click.echo(f"checkpoint ({'signed' if signer else 'UNSIGNED'}) written to {output}")
+    if qr is not None:
+        from markstation.cli.station import write_qr
+
+        write_qr(text, qr)
+
+
+@log.command("prove")
+@click.argument("code")
+@db_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Proof bundle (JSON) to write.",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Prove against this checkpoint (e.g. one the registry holds) instead of a new one.",
+)
+@actor_options
+@key_file_option
+def prove_cmd(
+    code: str,
+    db: Path | None,
+    output: Path,
+    checkpoint: Path | None,
+    operator: str | None,
+    station: str | None,
+    key_file: Path | None,
+) -> None:
+    """Write inclusion proofs of every journal record about CODE, with the checkpoint they are
+    proven against. 'markstation registry verify FILE --key PUB' checks the bundle."""
+    from markstation.errors import JournalError
+    from markstation.queue.checkpoint import SignedNote
+    from markstation.queue.export import write_atomic
+    from markstation.queue.journal import checkpoint_json, record_json, seal, verify_store
+
+    actor = make_actor(operator, station)
+    with open_store(db, actor) as store:
+        verifier = station_verifier(key_file)
+        outside = [(str(checkpoint), _read_text(checkpoint))] if checkpoint else []
+        _report, tree = verify_store(store, key=verifier, outside=outside)
+        records = list(store.records())
+        if checkpoint is not None:
+            note = SignedNote.parse(outside[0][1], str(checkpoint))
+        else:
+            stored = seal(store, load_station_key(key_file), station=actor.station, reason="prove")
+            note = stored.note()
+    size = note.checkpoint.size
+    mine = [
+        r
+        for r in records
+        if r.seq <= size
+        and (r.payload.get("code") == code or code in (r.payload.get("codes") or []))
+    ]
+    if not mine:
+        raise JournalError(f"no journal record about '{code}' in the first {size} records")
+    bundle = {
+        "code": code,
+        "records": [record_json(r, tree, size) for r in mine],
+        "checkpoint": checkpoint_json(note),
+    }
+    write_atomic(output, json.dumps(bundle, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+    click.echo(f"{len(mine)} records about {code} proven against a tree of {size}; wrote {output}")

@@ -80,14 +80,32 @@ def material_option(f: FC) -> FC:
     )(f)
 
 
+class StoreLocation(click.ParamType[Any]):
+    """``--db``: a file path (SQLite) -> Path, or a ``postgresql://`` URL -> str, kept as typed."""
+
+    name = "PATH|URL"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path):
+            return value
+        text = str(value)
+        if text.lower().startswith(("postgresql://", "postgres://")):
+            return text
+        if not text:
+            self.fail("an empty store location", param, ctx)
+        return Path(text)
+
+
 def db_option(f: FC) -> FC:
     return click.option(
         "--db",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=StoreLocation(),
         default=None,
         envvar="MARKSTATION_DB",
-        help="Store file (SQLite). Default: env MARKSTATION_DB, else markstation.db in the user "
-        "data directory.",
+        help="Store: a file path (SQLite, embedded) or a postgresql:// URL (a server shared by "
+        "several stations, libpq syntax; credentials from the URL, PGPASSFILE or PGPASSWORD, "
+        "never printed; needs markstation[postgres]). Default: env MARKSTATION_DB, else "
+        "markstation.db in the user data directory.",
     )(f)
 
 

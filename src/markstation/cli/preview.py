@@ -90,13 +90,18 @@ def preview(
     raw = build_job(code, layout=lay, material=mat, machine=mach, optimize=False)
     job = optimize(raw)
     checks = pv.check_codes(job, mach) if verify else []
+    from markstation.devices.estimate import device_estimate
+
+    device = device_estimate(job, mach)
 
     if kind == ".svg":
-        pv.render_svg(job, mach, out, layout=lay)
+        pv.render_svg(job, mach, out, layout=lay, estimate_s=device.seconds)
         written = f"wrote {out} (SVG, mm units)"
     else:
         scale = px_per_mm if px_per_mm is not None else None
-        pv.render_png(job, mach, out, px_per_mm=scale, layout=lay, checks=checks)
+        pv.render_png(
+            job, mach, out, px_per_mm=scale, layout=lay, checks=checks, estimate_s=device.seconds
+        )
         from PIL import Image
 
         with Image.open(out) as img:
@@ -115,8 +120,13 @@ def preview(
     click.echo(f"marked      {info.marked_mm:.1f} mm per pass")
     click.echo(f"jumps       {before:.1f} mm -> {after:.1f} mm ({saved:.1f} % saved by path order)")
     click.echo(
-        f"est. time   {format_duration(est.total_s)} (marking {est.mark_s + est.dwell_s:.2f} s, "
-        f"jumps {est.jump_s:.2f} s, delays {est.delay_s:.2f} s; passes {passes})"
+        f"est. time   {format_duration(device.seconds)} on {mach.name} "
+        f"(from the {device.protocol.upper()} command stream)"
+    )
+    click.echo(
+        f"quick est.  {format_duration(est.total_s)}, device-independent (marking "
+        f"{est.mark_s + est.dwell_s:.2f} s, jumps {est.jump_s:.2f} s, delays {est.delay_s:.2f} s; "
+        f"passes {passes})"
     )
     failed = [c for c in checks if not c.ok]
     for check in checks:

@@ -19,6 +19,7 @@ import click
 from markstation.devices.abort import AbortGuard
 from markstation.devices.base import NullListener
 from markstation.errors import Aborted, DeviceError, MarkstationError
+from markstation.i18n import _
 
 if TYPE_CHECKING:
     from markstation.devices.base import Driver, RunResult
@@ -74,7 +75,7 @@ def run_with_progress(
 
     worker = threading.Thread(target=work, name="markstation-run", daemon=True)
     sink: TextIO = sys.stderr if show_bar else io.StringIO()
-    with guard, click.progressbar(length=BAR_STEPS, label="marking", file=sink) as bar:
+    with guard, click.progressbar(length=BAR_STEPS, label=_("marking"), file=sink) as bar:
         worker.start()
         shown = 0
         while worker.is_alive() and not guard.triggered:
@@ -99,19 +100,26 @@ def _aborted(guard: AbortGuard, worker: threading.Thread, error: BaseException |
     """The error to report after an abort: the device's own failure, or what the abort left."""
     if isinstance(error, MarkstationError) and not isinstance(error, Aborted):
         return error  # the device failed on its own while we were stopping it
-    why = f"interrupted ({guard.reason})"
+    reason = guard.reason
     if worker.is_alive() or guard.error is not None:
         return Aborted(
-            f"{why}: the device did not confirm the abort; switch the laser off at the machine "
-            "and inspect the part",
+            _(
+                "interrupted ({reason}): the device did not confirm the abort; switch the laser "
+                "off at the machine and inspect the part"
+            ).format(reason=reason),
             may_have_emitted=True,
         )
     emitted = error.may_have_emitted if isinstance(error, DeviceError) else guard.emission_possible
-    return Aborted(
-        f"{why}: marking aborted and emission switched off"
-        + ("; the part may be partly marked, inspect it" if emitted else "; nothing was fired"),
-        may_have_emitted=emitted,
-    )
+    if emitted:
+        text = _(
+            "interrupted ({reason}): marking aborted and emission switched off; the part may be "
+            "partly marked, inspect it"
+        )
+    else:
+        text = _(
+            "interrupted ({reason}): marking aborted and emission switched off; nothing was fired"
+        )
+    return Aborted(text.format(reason=reason), may_have_emitted=emitted)
 
 
 __all__ = ["ABORT_WAIT_S", "ProgressState", "run_with_progress"]

@@ -37,7 +37,7 @@ from markstation.cli.options import machine_option
     "--fault",
     default=None,
     metavar="KIND@N",
-    help="Inject disconnect, reset, alarm or stall at G-code line N.",
+    help="Inject disconnect, reset, alarm, stall or lost-ok at G-code line N.",
 )
 @click.option(
     "--settings",

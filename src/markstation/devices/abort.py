@@ -24,6 +24,7 @@ from typing import Any
 
 from markstation.devices.base import Driver, FanOut, NullListener, RunListener
 from markstation.errors import DeviceError
+from markstation.i18n import N_, _
 from markstation.job.ir import Job
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ ESTOP_POLL_S = 0.05
 ABORT_JOIN_S = 10.0
 
 CTRL_C = "Ctrl-C"
-ESTOP = "e-stop input"
+ESTOP = N_("e-stop input")  # translated where it is given as a reason
 
 
 class AbortGuard(NullListener):
@@ -129,20 +130,32 @@ class AbortGuard(NullListener):
 
     def _watch(self) -> None:
         while not self._done.wait(self.poll_s):
-            try:
-                pressed = self.driver.read_inputs().estop
-            except (DeviceError, OSError) as exc:
-                # the run itself reports the device's trouble; the e-stop is no longer watched
-                self._record(exc)
+            if not self.poll_once():
                 return
-            except Exception as exc:
-                # a bug in reading the inputs: without the watcher nobody sees the e-stop, so stop
-                self._record(exc)
-                self.trigger(f"e-stop watcher failed ({type(exc).__name__}: {exc})")
-                return
-            if pressed:
-                self.trigger(ESTOP)
-                return
+
+    def poll_once(self) -> bool:
+        """One e-stop poll, as the watcher thread makes it; False once watching must end.
+
+        A device error is recorded in :attr:`error`: this poll may have been the transfer that
+        found the board reset, so the caller treats the run as unknown (the driver notes the
+        failed transfer too and will not report the run complete).
+        """
+        try:
+            pressed = self.driver.read_inputs().estop
+        except (DeviceError, OSError) as exc:
+            self._record(exc)
+            return False
+        except Exception as exc:
+            # a bug in reading the inputs: without the watcher nobody sees the e-stop, so stop
+            self._record(exc)
+            self.trigger(
+                _("e-stop watcher failed ({error})").format(error=f"{type(exc).__name__}: {exc}")
+            )
+            return False
+        if pressed:
+            self.trigger(_(ESTOP))
+            return False
+        return True
 
     # --- as a run listener ---------------------------------------------------------------------------
 

@@ -110,6 +110,12 @@ class GuardedDriver:
         return str(unlock())
 
     @property
+    def estimate_settings(self) -> dict[int, float]:
+        """The time-only settings a controller reported on connect (GRBL ``$110``, ``$120``, …)
+        that the device estimate adopts; empty where the driver has none."""
+        return dict(getattr(self._driver, "estimate_settings", None) or {})
+
+    @property
     def simulator(self) -> Any:
         """The simulated device behind a ``sim://`` URL (its inputs, faults, burn record); None else."""
         return getattr(self._driver, "simulator", None) if self.simulated_url else None

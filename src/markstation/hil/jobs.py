@@ -117,6 +117,30 @@ def stream_job(
     return job
 
 
+def layout_job(
+    machine: MachineProfile, *, layout: str = "secondary-mark", power_pct: float = 0.0
+) -> Job:
+    """The shipped ``layout``'s example code, built as ``mark`` builds it on ``machine`` (its
+    default material, path ordering included), with every layer at ``power_pct`` (held off by
+    default): the real job, for checks that need a production-sized command stream (mark time).
+
+    Unlike the other builders it reads the layout and material profiles. Timing does not depend on
+    the power: the same list (LMC) or program (GRBL) is sent, with the source at zero."""
+    from dataclasses import replace
+
+    from markstation.job.layout import build_job
+    from markstation.profiles import load_layout, load_material
+
+    profile = load_layout(layout)
+    material = load_material(machine.default_material, machine=machine)
+    built = build_job(profile.code_example, layout=profile, material=material, machine=machine)
+    bench_params(machine, power_pct=power_pct)  # the power must be inside the machine's limits
+    layers = [replace(ly, params=replace(ly.params, power_pct=power_pct)) for ly in built.layers]
+    job = built.with_layers(layers)
+    _check_inside(job, machine.safe_area, f"{layout} job", machine)
+    return job
+
+
 def timed_job(
     machine: MachineProfile,
     *,

@@ -8,7 +8,8 @@ Styles:
     row sit ``spot/2`` inside the row, so the burn (a disc of diameter ``spot_mm`` swept along the
     stroke) never leaves the dark modules.
 ``dots``
-    One :class:`~markstation.job.ir.Dot` at the centre of each dark module.
+    One :class:`~markstation.job.ir.Dot` at the centre of each dark module, dwelling long enough
+    that the burned dot is as wide as the module (the dot model below).
 ``outline-hatch``
     The hatch plus the outline of each 4-connected dark region (outer edges and holes) as closed
     polylines inset by ``spot/2``: crisp module edges on materials where the hatch frays.
@@ -28,6 +29,13 @@ hatch_spacing_mm)/2``:
 
 Scan lines inside a row: the row height minus the spot split into the fewest equal gaps not wider
 than ``hatch_spacing_mm`` (at least two lines per row). The spot must be smaller than the module.
+
+Dot model: a dwell of ``t`` at power ``P`` % burns a disc of diameter
+``d = spot + dot_growth_mm * (P / 100) * sqrt(t / 1 ms)`` (heat spreading from the spot grows the
+dot like the square root of the time), never above the material's ``dot_max_mm`` (beyond it the
+surface melts and spatters instead of growing a clean dot). :func:`dot_plan` inverts it: the dwell
+that makes ``d`` equal the module, at least the material's ``dot_dwell_ms``; a module wider than
+``dot_max_mm`` is refused.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import re
 from collections.abc import Sequence
 
 from markstation.errors import SymbolError
+from markstation.i18n import _
 from markstation.job.ir import Dot, Point, Polyline, Primitive
 from markstation.job.symbols import ModuleMatrix
 
@@ -61,12 +70,13 @@ def fill_modules(
     quiet_zone_modules: int,
     spot_mm: float,
     direction: str = "horizontal",
+    dot_diameter_mm: float = 0.0,
 ) -> tuple[Primitive, ...]:
     """Strokes/dots that mark ``matrix`` with its top-left corner at ``top_left`` (mm, y up).
 
     Rows run downwards (-y) from ``top_left``; the quiet zone lies outside that corner and only
-    the ``inverse`` style marks it. ``direction`` picks horizontal or vertical scan lines.
-    Raises :class:`SymbolError` for an unknown style or direction or impossible sizes.
+    the ``inverse`` style marks it. ``direction`` picks horizontal or vertical scan lines;
+    ``dot_diameter_mm`` is recorded on each dot (what the preview draws; 0 = the spot). Raises :class:`SymbolError` for an unknown style or direction or impossible sizes.
     """
     _check(style, module_mm, top_left, hatch_spacing_mm, dot_dwell_s, quiet_zone_modules, spot_mm)
     if direction not in HATCH_DIRECTIONS:
@@ -77,7 +87,7 @@ def fill_modules(
     m = float(module_mm)
     vertical = direction == "vertical"
     if style == "dots":
-        return tuple(_dots(matrix.rows, x0, y0, m, dot_dwell_s))
+        return tuple(_dots(matrix.rows, x0, y0, m, dot_dwell_s, dot_diameter_mm))
     if style == "inverse":
         q = quiet_zone_modules
         rows = marked_rows(matrix, style, quiet_zone_modules)
@@ -219,7 +229,48 @@ def _scan_strokes(
 # --- dots --------------------------------------------------------------------------------------
 
 
-def _dots(rows: Sequence[str], x0: float, y0: float, m: float, dwell_s: float) -> list[Dot]:
+def dot_diameter_mm(dwell_s: float, power_pct: float, *, spot_mm: float, growth_mm: float) -> float:
+    """The modelled burned-dot diameter of a dwell (see the module docstring)."""
+    return spot_mm + growth_mm * max(power_pct, 0.0) / 100.0 * math.sqrt(max(dwell_s, 0.0) * 1e3)
+
+
+def dot_plan(
+    module_mm: float,
+    *,
+    spot_mm: float,
+    power_pct: float,
+    growth_mm: float,
+    max_mm: float,
+    min_dwell_s: float,
+) -> tuple[float, float]:
+    """(dwell_s, diameter_mm) of the dots that fill modules of ``module_mm``.
+
+    The dwell makes the modelled dot as wide as the module, but is never shorter than
+    ``min_dwell_s`` (the dot then stops at the module's width: the preview draws it no wider, as
+    the module is all a dot may cover). A material whose dots do not grow (``growth_mm`` or the
+    power 0) burns spot-sized dots. :class:`SymbolError` when the module is wider than the largest
+    clean dot (``max_mm``).
+    """
+    if module_mm > max_mm + 1e-9:
+        raise SymbolError(
+            _(
+                "fill = 'dots': a {module:g} mm module needs a {module:g} mm dot, but this "
+                "material's largest clean dot is {largest:g} mm (dot_max_mm); use module_mm of "
+                "at most {largest:g} or fill = 'hatch'"
+            ).format(module=module_mm, largest=max_mm)
+        )
+    rate = growth_mm * power_pct / 100.0
+    if module_mm <= spot_mm or rate <= 0:
+        # dots that do not grow burn the spot: the decode check then decides (and refuses them
+        # unless the spot is about as wide as the module)
+        return (min_dwell_s, spot_mm)
+    dwell_s = ((module_mm - spot_mm) / rate) ** 2 / 1e3
+    return (max(dwell_s, min_dwell_s), module_mm)
+
+
+def _dots(
+    rows: Sequence[str], x0: float, y0: float, m: float, dwell_s: float, diameter_mm: float = 0.0
+) -> list[Dot]:
     """A dwell at each dark module's centre, row by row in alternating order to save travel."""
     out: list[Dot] = []
     forward = True
@@ -229,7 +280,7 @@ def _dots(rows: Sequence[str], x0: float, y0: float, m: float, dwell_s: float) -
             continue
         y = y0 - (r + 0.5) * m
         for c in cols if forward else reversed(cols):
-            out.append(Dot(x0 + (c + 0.5) * m, y, dwell_s))
+            out.append(Dot(x0 + (c + 0.5) * m, y, dwell_s, diameter_mm))
         forward = not forward
     return out
 

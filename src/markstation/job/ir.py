@@ -58,11 +58,16 @@ class Polyline:
 
 @dataclass(frozen=True, slots=True)
 class Dot:
-    """The beam fired in place at (x, y) mm for ``dwell_s`` seconds."""
+    """The beam fired in place at (x, y) mm for ``dwell_s`` seconds.
+
+    ``diameter_mm`` is the burned dot's modelled diameter (:func:`markstation.job.fill.dot_diameter_mm`),
+    what the preview draws; 0 means the spot itself. It is not sent to a device.
+    """
 
     x: float
     y: float
     dwell_s: float
+    diameter_mm: float = 0.0
 
     @property
     def start(self) -> Point:
@@ -83,11 +88,10 @@ class Dot:
         return 0.0
 
     def canonical(self) -> list[Any]:
-        return [
-            "D",
-            [_mm(self.x), _mm(self.y)],
-            _sec(self.dwell_s),
-        ]
+        out: list[Any] = ["D", [_mm(self.x), _mm(self.y)], _sec(self.dwell_s)]
+        if self.diameter_mm > 0:  # absent for spot-sized dots: their hashes stay as they were
+            out.append(_mm(self.diameter_mm))
+        return out
 
 
 Primitive: TypeAlias = Polyline | Dot
@@ -285,7 +289,7 @@ class Affine:
     def apply_primitive(self, prim: Primitive) -> Primitive:
         if isinstance(prim, Dot):
             x, y = self.apply((prim.x, prim.y))
-            return Dot(x, y, prim.dwell_s)
+            return Dot(x, y, prim.dwell_s, prim.diameter_mm)
         return Polyline(tuple(self.apply(p) for p in prim.points))
 
     def apply_bbox(

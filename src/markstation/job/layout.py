@@ -268,13 +268,30 @@ def _build_code(
     # the symbol's centre at the element position; unrotated symbols are built in place
     centred = (-cols * m / 2, rows * m / 2)
     top_left = centred if turn else (x + centred[0], y + centred[1])
+    dwell_s, dot_mm = material.dot_dwell_s, 0.0
+    if el["fill"] == "dots":
+        from markstation.errors import SymbolError
+        from markstation.job.fill import dot_plan
+
+        try:
+            dwell_s, dot_mm = dot_plan(
+                m,
+                spot_mm=machine.spot_mm,
+                power_pct=material.fill.power_pct,
+                growth_mm=material.dot_growth_mm,
+                max_mm=material.dot_max_mm,
+                min_dwell_s=material.dot_dwell_s,
+            )
+        except SymbolError as exc:
+            raise SymbolError(f"material '{material.name}': {exc}") from exc
     prims = fill_modules(
         matrix,
         module_mm=m,
         top_left=top_left,
         style=el["fill"],
         hatch_spacing_mm=material.hatch_spacing_mm,
-        dot_dwell_s=material.dot_dwell_s,
+        dot_dwell_s=dwell_s,
+        dot_diameter_mm=dot_mm,
         quiet_zone_modules=q,
         spot_mm=machine.spot_mm,
         direction=_hatch_direction(material.hatch_angle_deg),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageDraw, ImageFont
 
+from markstation.i18n import _
 from markstation.job.ir import CodeRegion, Job
 from markstation.preview.raster import Bounds, burn_mask, job_strokes, raster_size
 from markstation.preview.scene import (
@@ -301,7 +302,7 @@ def draw_preview(
     """Compose the whole preview page."""
     from markstation.job.estimate import format_duration
 
-    strokes = job_strokes(job)
+    strokes = job_strokes(job, machine.spot_mm)
     burn_w, burn_h = raster_size(view, px_per_mm)
     has_detail = bool(job.codes)
     main_left = GAP + RULER
@@ -363,6 +364,11 @@ def draw_preview(
                 f"spot {machine.spot_mm:g} mm · magnified {dppm / px_per_mm:.1f}x",
                 MUTED,
             )
+        elif check.ok and check.grade is not None:
+            status = _("decodes exactly: {decoded} · grade {grade}").format(
+                decoded=check.decoded, grade=check.grade.short()
+            )
+            colour = OK_COLOUR if check.grade.letter in "AB" else MUTED
         elif check.ok:
             status, colour = f"decodes exactly: {check.decoded}", OK_COLOUR
         else:
@@ -408,6 +414,7 @@ def render_png(
     layout: LayoutProfile | None = None,
     material_name: str | None = None,
     checks: Sequence[CodeCheck] = (),
+    estimate_s: float | None = None,
 ) -> Path:
     """Write the operator's preview PNG; returns the path written.
 
@@ -416,7 +423,7 @@ def render_png(
     the field and safe-area outlines, the job's bounding box with its size, a scale bar, a detail
     view of the first 2D code at high magnification, and a caption with code, profiles, stroke
     count, lengths and the estimated marking time. ``checks`` (from :func:`check_codes`) add the
-    decode result to the detail view.
+    decode result and the verification grade to the detail view.
     """
     meta = job.meta_dict()
     surface = surface_for(material_name or meta.get("material", ""))
@@ -429,7 +436,7 @@ def render_png(
         px_per_mm=scale,
         surface=surface,
         safe_area=safe_area_of(job, layout),
-        info=preview_info(job),
+        info=preview_info(job, estimate_s),
         checks=checks,
     )
     with writing(Path(path)) as out:

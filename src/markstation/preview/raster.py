@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError
-from markstation.job.ir import Job, Point
+from markstation.job.ir import Dot, Job, Point
 
 if TYPE_CHECKING:
     import numpy as np
@@ -201,6 +201,35 @@ def overlap(a: Image.Image, b: Image.Image) -> float:
     return int(np.count_nonzero(aa & bb)) / union
 
 
-def job_strokes(job: Job) -> list[list[Point]]:
-    """Every primitive of the job in order as a list of points (a Dot is one point), one pass."""
-    return [list(prim.points) for _, prim in job.primitives()]
+def job_strokes(job: Job, spot_mm: float = 0.0) -> list[list[Point]]:
+    """Every primitive of the job in order as a list of points (a Dot is one point), one pass.
+
+    With ``spot_mm``, a dot whose modelled diameter (``Dot.diameter_mm``) is wider than the spot
+    becomes concentric rings drawn at that spot width, which burn exactly its disc: the picture and
+    the decode check then show the dot as large as the dot model says it burns.
+    """
+    out: list[list[Point]] = []
+    for _, prim in job.primitives():
+        if spot_mm > 0 and isinstance(prim, Dot) and prim.diameter_mm > spot_mm:
+            out.extend(dot_rings(prim.x, prim.y, prim.diameter_mm, spot_mm))
+        else:
+            out.append(list(prim.points))
+    return out
+
+
+def dot_rings(x: float, y: float, diameter_mm: float, spot_mm: float) -> list[list[Point]]:
+    """Closed rings (and the centre) whose burn at ``spot_mm`` is the disc of ``diameter_mm``."""
+    outer = (diameter_mm - spot_mm) / 2
+    count = max(1, math.ceil(outer / (0.9 * spot_mm)))
+    step = outer / count
+    rings: list[list[Point]] = [[(x, y)]]
+    for k in range(1, count + 1):
+        radius = k * step
+        n = max(8, math.ceil(2 * math.pi * radius / spot_mm))
+        ring = [
+            (x + radius * math.cos(2 * math.pi * i / n), y + radius * math.sin(2 * math.pi * i / n))
+            for i in range(n)
+        ]
+        ring.append(ring[0])
+        rings.append(ring)
+    return rings

@@ -71,7 +71,9 @@ class PreviewInfo:
     estimate_s: float
 
 
-def preview_info(job: Job) -> PreviewInfo:
+def preview_info(job: Job, estimate_s: float | None = None) -> PreviewInfo:
+    """The caption's figures; ``estimate_s`` is the device estimate when the caller has one
+    (:func:`markstation.devices.estimate.device_estimate`), else the quick device-independent one."""
     from markstation.job.estimate import estimate
 
     meta = job.meta_dict()
@@ -86,7 +88,7 @@ def preview_info(job: Job) -> PreviewInfo:
         strokes=job.primitive_count(),
         marked_mm=job.marked_length(),
         jump_mm=job.jump_length(),
-        estimate_s=estimate(job).total_s,
+        estimate_s=estimate(job).total_s if estimate_s is None else estimate_s,
     )
 
 

@@ -44,11 +44,12 @@ def svg_text(
     *,
     layout: LayoutProfile | None = None,
     material_name: str | None = None,
+    estimate_s: float | None = None,
 ) -> str:
     """The preview as SVG source: millimetre user units, +y up in the field flipped to SVG's down.
 
     Every stroke is a ``<polyline>`` with ``stroke-width`` = the machine's spot size and round caps
-    and joins, every dot a ``<circle>`` of the spot diameter, grouped per layer; the field and safe
+    and joins, every dot a ``<circle>`` of its modelled diameter (at least the spot), grouped per layer; the field and safe
     area outlines, code areas, the job's bounding box, a scale bar and a caption below the view.
     """
     from markstation.job.estimate import format_duration
@@ -61,7 +62,7 @@ def svg_text(
     unit = max(w, h) / 400  # a hairline for outlines, relative to the view
     font = max(w, h) * 0.022
     caption_h = font * 4.2
-    info = preview_info(job)
+    info = preview_info(job, estimate_s)
     spot = machine.spot_mm
 
     out: list[str] = [
@@ -113,8 +114,10 @@ def svg_text(
         for prim in layer.primitives:
             pts = prim.points
             if len(pts) == 1:
+                # a dot as wide as its modelled burn (Dot.diameter_mm), else the spot
+                radius = max(spot, getattr(prim, "diameter_mm", 0.0)) / 2
                 out.append(
-                    f'<circle cx="{_n(pts[0][0])}" cy="{_n(-pts[0][1])}" r="{_n(spot / 2)}" '
+                    f'<circle cx="{_n(pts[0][0])}" cy="{_n(-pts[0][1])}" r="{_n(radius)}" '
                     f'fill="{_hex(surface.mark)}" stroke="none"/>'
                 )
             else:
@@ -173,9 +176,10 @@ def render_svg(
     *,
     layout: LayoutProfile | None = None,
     material_name: str | None = None,
+    estimate_s: float | None = None,
 ) -> Path:
     """Write the SVG preview (see :func:`svg_text`); returns the path written."""
-    text = svg_text(job, machine, layout=layout, material_name=material_name)
+    text = svg_text(job, machine, layout=layout, material_name=material_name, estimate_s=estimate_s)
     with writing(Path(path)) as out:
         out.write_text(text, encoding="utf-8")
     return out

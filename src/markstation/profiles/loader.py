@@ -155,6 +155,8 @@ def parse_material(path: Path) -> MaterialProfile:
         hatch_spacing_mm=fill["hatch_spacing_mm"],
         hatch_angle_deg=fill["hatch_angle_deg"],
         dot_dwell_s=fill["dot_dwell_ms"] * 1e-3,
+        dot_growth_mm=fill["dot_growth_mm"],
+        dot_max_mm=fill["dot_max_mm"],
         raster_line_spacing_mm=fill["raster_line_spacing_mm"],
         path=path,
         sha256=digest,
@@ -199,6 +201,9 @@ def parse_layout(path: Path) -> LayoutProfile:
         elements=tuple(elements),
         path=path,
         sha256=digest,
+        year_min=d["code"]["year_min"],
+        year_max=d["code"]["year_max"],
+        min_grade=d["min_grade"],
     )
 
 

@@ -95,6 +95,10 @@ class MaterialProfile:
     raster_line_spacing_mm: float
     path: Path
     sha256: str
+    #: burned-dot model: diameter = spot + dot_growth_mm * power/100 * sqrt(dwell / 1 ms)
+    dot_growth_mm: float = 0.25
+    #: the largest clean dot the material takes (mm); a dots fill needing more is refused
+    dot_max_mm: float = 0.4
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,11 @@ class LayoutProfile:
     elements: tuple[Mapping[str, Any], ...]
     path: Path
     sha256: str
+    #: a code's ``year`` field must lie in year_min..year_max; year_max 0 = the current year + 1
+    year_min: int = 1900
+    year_max: int = 0
+    #: lowest verification grade ("A".."D") a 2D code must reach to be marked; "" = decoding is enough
+    min_grade: str = ""
 
     def code_regex(self) -> re.Pattern[str]:
         return re.compile(self.code_pattern)

@@ -73,6 +73,13 @@ class GrblOptions(ProtocolOptions):
     pointer_power_pct: float = opt(0.0, min=0, max=5)
     status_interval_s: float = opt(0.2, min=0.01, max=5.0)
     response_timeout_s: float = opt(5.0, min=0.1, max=300.0)
+    #: the motion settings the controller must hold ($110/$111 mm/min, $120/$121 mm/s², $11 mm):
+    #: the time estimate plans with them, and a connect compares them with the controller's $$
+    max_rate_x_mm_min: float = opt(12000.0, min=1, max=1000000)
+    max_rate_y_mm_min: float = opt(12000.0, min=1, max=1000000)
+    accel_x_mm_s2: float = opt(1000.0, min=1, max=1000000)
+    accel_y_mm_s2: float = opt(1000.0, min=1, max=1000000)
+    junction_deviation_mm: float = opt(0.01, min=0, max=10)
 
 
 MachineOptions = LmcOptions | GrblOptions

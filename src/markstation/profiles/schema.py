@@ -186,6 +186,10 @@ MATERIAL_SPEC: Spec = {
         "hatch_spacing_mm": F(float, min=0.005, max=2.0),
         "hatch_angle_deg": F(float, default=0.0, min=-180, max=180),
         "dot_dwell_ms": F(float, default=0.5, min=0.01, max=1000),
+        # burned-dot model (job.fill): diameter = spot + dot_growth_mm * power/100 * sqrt(dwell/ms)
+        "dot_growth_mm": F(float, default=0.25, min=0.0, max=5.0),
+        # the largest clean dot; a dots fill needing a wider one is refused
+        "dot_max_mm": F(float, default=0.4, min=0.001, max=10.0),
         "raster_line_spacing_mm": F(float, default=0.05, min=0.005, max=2.0),
     },
     "delays": {
@@ -252,7 +256,15 @@ LAYOUT_SPEC: Spec = {
     "name": F(str),
     "description": F(str, default=""),
     "min_char_height_mm": F(float, default=1.6, min=0.1, max=100),
-    "code": {"pattern": F(str, check=_regex_check), "example": F(str)},
+    # the lowest verification grade (preview.grade) a 2D code may have to be marked; "" = any
+    "min_grade": F(str, default="", choices=("", "A", "B", "C", "D")),
+    "code": {
+        "pattern": F(str, check=_regex_check),
+        "example": F(str),
+        # the window a code's named field "year" must fall in (batch import); 0 = this year + 1
+        "year_min": F(int, default=1900, min=0, max=9999),
+        "year_max": F(int, default=0, min=0, max=9999),
+    },
     "safe_area": _RECT_SPEC,
     "element": F(list),
 }

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from markstation.errors import BatchError
+from markstation.i18n import _
 from markstation.queue.models import Actor, Item
 from markstation.queue.states import State
 from markstation.queue.store import Store
@@ -18,7 +19,7 @@ from markstation.queue.store import Store
 def _reason(reason: str) -> str:
     text = reason.strip()
     if not text:
-        raise BatchError("a reason is required (--reason TEXT): it goes into the journal")
+        raise BatchError(_("a reason is required (--reason TEXT): it goes into the journal"))
     return text
 
 

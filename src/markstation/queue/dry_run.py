@@ -14,6 +14,7 @@ from pathlib import Path
 
 from markstation.errors import ConfigError, JobError
 from markstation.job.estimate import estimate_seconds
+from markstation.job.ir import Job
 from markstation.profiles import (
     DEFAULT_MACHINE,
     LayoutProfile,
@@ -68,7 +69,19 @@ def dry_run(
         material if isinstance(material, MaterialProfile) else load_material(material, machine=mach)
     )
     make_job = build or default_builder
-    est = estimator or estimate_seconds
+    est: Estimator
+    if estimator is None:
+        from markstation.devices.estimate import device_estimate_seconds
+
+        def device_est(job: Job) -> float:  # the device's own timing model for this machine
+            try:
+                return device_estimate_seconds(job, mach)
+            except ConfigError:
+                return estimate_seconds(job)
+
+        est = device_est
+    else:
+        est = estimator
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

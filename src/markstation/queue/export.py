@@ -1,9 +1,22 @@
-"""The registry report: every item's final state with its journal evidence, and the chain head.
+"""The registry report: every item's final state with its journal evidence, and a checkpoint.
 
-CSV (one row per item, a header, then a last line ``# chain head: records=N sha256=H``) or JSON Lines
-(one object per item, then ``{"chain_head": {"records": N, "hash": H}}``). The export itself is
-journaled first (with the sha256 of the rows), so the head in the file covers the export record:
-the registry can later ask the station for ``log verify`` and compare heads.
+The export itself is journaled first (with the sha256 of the rows), then a checkpoint of the tree
+up to and including that record is made (signed when the station has a key) and kept in the store,
+so the checkpoint covers the export record and, through its ``rows_sha256``, the rows themselves.
+
+CSV: a header and one row per item, nothing else; the checkpoint travels as its own file next to
+it (``report.csv`` + ``report.checkpoint``). JSON Lines, one object per line, every line a single
+key naming what it is::
+
+    {"item": {...}}                 one per item (the CSV row, typed)
+    {"record": {"seq", "type", "time", "operator", "station", "payload",
+                "leaf": base64 of the exact leaf bytes, "proof": [base64 inclusion proof]}}
+    {"consistency": {"size": m, "root": base64, "proof": [...]}}   from each earlier stored checkpoint
+    {"checkpoint": {"origin", "size", "root", "note": the signed note text}}   last
+
+(``report.checkpoint`` is written next to a JSON Lines export too). Every journal record up to the
+checkpoint is in the file, so a registry can recompute the tree with any RFC 9162 tool;
+:mod:`markstation.registry` is that check.
 """
 
 from __future__ import annotations
@@ -15,13 +28,26 @@ import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from markstation.errors import ConfigError
-from markstation.queue.journal import ChainHead, Record, canonical_json
+from markstation.queue.checkpoint import SignedNote, b64
+from markstation.queue.journal import (
+    ChainHead,
+    Record,
+    StoredCheckpoint,
+    canonical_json,
+    checkpoint_json,
+    rebuild,
+    record_json,
+    seal,
+)
 from markstation.queue.models import Actor, Item
 from markstation.queue.states import State
 from markstation.queue.store import Store
+
+if TYPE_CHECKING:
+    from markstation.queue.keys import StationKey
 
 Format = Literal["csv", "jsonl"]
 
@@ -119,18 +145,79 @@ def item_row(item: Item, evidence: list[Record]) -> dict[str, Any]:
     }
 
 
-def export_report(
-    store: Store, path: str | os.PathLike[str], *, fmt: Format, actor: Actor
-) -> ChainHead:
-    """Write the report to ``path`` (atomically) and journal an ``export`` record; return the head."""
-    if fmt not in ("csv", "jsonl"):
-        raise ConfigError(f"unknown export format '{fmt}' (csv or jsonl)")
-    out = Path(path)
-    evidence = _evidence(store.records())
-    rows = [item_row(it, evidence.get(it.code, [])) for it in store.items()]
-    rows_sha = hashlib.sha256(canonical_json(rows).encode()).hexdigest()
+def csv_cell(value: Any) -> Any:
+    """A CSV report cell, neutralised against formula injection (OWASP; text policy rule)."""
+    from markstation.queue.textpolicy import spreadsheet_safe
+
+    return spreadsheet_safe(value) if isinstance(value, str) else value
+
+
+def checkpoint_path(report: str | os.PathLike[str]) -> Path:
+    """``report.csv`` -> ``report.checkpoint``: where an export's checkpoint is written."""
+    return Path(report).with_suffix(".checkpoint")
+
+
+def jsonl_lines(
+    rows: list[dict[str, Any]],
+    records: list[Record],
+    note: SignedNote,
+    earlier: Iterable[StoredCheckpoint] = (),
+) -> Iterable[str]:
+    """The JSON Lines export (see the module docstring), one line at a time."""
+    size = note.checkpoint.size
+    wanted = [r for r in records if r.seq <= size]
+    tree = rebuild(wanted)
+    if tree.size != size or tree.root() != note.checkpoint.root:
+        raise ConfigError("the journal does not match its tree; run 'markstation log verify'")
+
+    def dump(obj: dict[str, Any]) -> str:
+        return json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n"
+
+    for row in rows:
+        yield dump({"item": row})
+    for rec in wanted:
+        yield dump({"record": record_json(rec, tree, size)})
+    seen: set[int] = set()
+    for cp in earlier:
+        m = cp.note().checkpoint
+        if 0 < m.size < size and m.size not in seen and tree.root(m.size) == m.root:
+            seen.add(m.size)
+            proof = tree.consistency_proof(m.size, size)
+            yield dump(
+                {
+                    "consistency": {
+                        "size": m.size,
+                        "root": b64(m.root),
+                        "proof": [b64(h) for h in proof],
+                    }
+                }
+            )
+    yield dump({"checkpoint": checkpoint_json(note)})
+
+
+def journal_export(
+    store: Store,
+    out: Path,
+    rows: list[dict[str, Any]],
+    *,
+    fmt: str,
+    actor: Actor,
+    key: StationKey | None,
+) -> tuple[SignedNote, int | None]:
+    """Journal an ``export`` record for ``rows`` and keep its checkpoint (signed with ``key``).
+
+    Every export format goes through here, so each one is journaled and sealed alike. Returns the
+    checkpoint and its stored id (None on a read-only copy: the export cannot be journaled there,
+    and the checkpoint is of the copy as it is). Private ``_`` keys of a row are not hashed.
+    """
+    plain = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    rows_sha = hashlib.sha256(canonical_json(plain).encode()).hexdigest()
     counts = {s.value: n for s, n in store.counts().items() if n}
-    store.append(
+    if store.readonly:
+        from markstation.queue.journal import make_note
+
+        return make_note(store, key, actor.station), None
+    exported = store.append(
         "export",
         actor=actor,
         payload={
@@ -141,17 +228,36 @@ def export_report(
             "rows_sha256": rows_sha,
         },
     )
-    head = store.head()
+    stored = seal(store, key, station=actor.station, reason="export", size=exported.seq)
+    return stored.note(), stored.id
+
+
+def export_report(
+    store: Store,
+    path: str | os.PathLike[str],
+    *,
+    fmt: Format,
+    actor: Actor,
+    key: StationKey | None = None,
+) -> ChainHead:
+    """Write the report to ``path`` (atomically), journal an ``export`` record, keep a checkpoint
+    (signed with ``key`` when given) and write it to :func:`checkpoint_path`; return the head."""
+    if fmt not in ("csv", "jsonl"):
+        raise ConfigError(f"unknown export format '{fmt}' (csv or jsonl)")
+    out = Path(path)
+    evidence = _evidence(store.records())
+    rows = [item_row(it, evidence.get(it.code, [])) for it in store.items()]
+    note, stored_id = journal_export(store, out, rows, fmt=fmt, actor=actor, key=key)
+    head = ChainHead(note.checkpoint.size, note.checkpoint.root.hex())
     buf = io.StringIO()
     if fmt == "csv":
         w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
         w.writeheader()
-        w.writerows(rows)
-        buf.write(f"# chain head: records={head.records} sha256={head.hash}\n")
+        # a cell starting with = + - @ TAB or CR gets a ' prefix: no spreadsheet evaluates it
+        w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     else:
-        for row in rows:
-            buf.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-        buf.write(json.dumps({"chain_head": {"records": head.records, "hash": head.hash}}) + "\n")
+        earlier = [cp for cp in store.checkpoints() if cp.id != stored_id]
+        buf.writelines(jsonl_lines(rows, list(store.records()), note, earlier))
     tmp = out.with_name(out.name + ".tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -162,4 +268,19 @@ def export_report(
         tmp.replace(out)
     except OSError as exc:
         raise ConfigError(f"{out}: cannot write the report ({exc.strerror})") from exc
+    write_atomic(checkpoint_path(out), note.text())
     return head
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a text file through a fsynced temporary beside it; ConfigError naming the file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write it ({exc.strerror})") from exc

@@ -1,27 +1,47 @@
-"""The tamper-evident journal: hash-chained records and their verification.
+"""The journal: append-only records, the Merkle tree over them, checkpoints, and their verification.
 
-Every record carries the hash of the one before it; its own hash is
-``sha256(prev_hash + canonical_json({type, time, operator, station, payload}))``. The sequence
-number is *not* hashed: order is proven by the links, so a record edited in place breaks its own
-hash, and a record removed, inserted or moved breaks the link of the record that follows.
+**Records.** Each record's *leaf bytes* are ``canonical_json({type, time, operator, station,
+payload})`` in UTF-8 — exactly the bytes a JSON Lines export carries base64-encoded as ``leaf`` —
+and its hash is the RFC 9162 leaf hash ``SHA-256(0x00 ‖ leaf bytes)``. The records are the leaves
+of an RFC 9162 Merkle tree (:mod:`~markstation.queue.merkle`), in seq order: leaf index = seq − 1.
+A record edited in place no longer matches its hash; a record removed, inserted or moved no longer
+matches the leaf the tree holds at its position; a tree recomputed after such an edit no longer
+matches the root of any checkpoint signed before it.
 
-This module is pure (no database); the store appends and reads rows, :func:`verify` checks them.
-Truncating the tail cannot be seen from the journal alone; that is what the chain head printed by
-``log verify`` and written at the end of every export is for: keep it outside the station.
+**Checkpoints** (:mod:`~markstation.queue.checkpoint`) are signed tree heads. The station stores one
+at the end of every run, at every export and on request (:func:`seal`); one kept outside the
+station (in an export, on paper, at the registry) pins the history before it: ``log verify
+--checkpoint`` proves by an RFC 9162 consistency proof that the store still extends it.
+
+**No more hash chain.** Stores written before the tree carry a SHA-256 chain (each record hashed
+with the hash of the one before it). New records do not: the tree commits to every record's content
+*and* position just as the chain did, and in addition gives inclusion and consistency proofs of
+log₂ n hashes; the chain proved nothing the tree does not, and neither proves anything against
+someone who can rewrite the file — only a signature or an outside checkpoint does. Old records keep
+their chain (``prev_hash`` non-empty) and it is still checked; their leaves are added to the tree
+when such a store is first opened.
+
+This module is pure (no database); a :class:`~markstation.queue.store.Store` provides the rows.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from markstation.errors import JournalError
+from markstation.queue import merkle
+from markstation.queue.checkpoint import Checkpoint, SignedNote, VerifierKey, b64
 
-#: prev_hash of the first record
+if TYPE_CHECKING:
+    from markstation.queue.keys import StationKey
+    from markstation.queue.store import Store
+
+#: prev_hash of the first record of a legacy (hash-chained) journal
 GENESIS = "0" * 64
 
 #: record types, in the order they usually appear for one item
@@ -32,6 +52,7 @@ RECORD_TYPES = (
     "device-outcome",
     "inspection",
     "job-refused",
+    "serial-refused",
     "recovery",
     "resolution",
     "skipped",
@@ -39,6 +60,12 @@ RECORD_TYPES = (
     "requeued",
     "run-finished",
     "export",
+    "operator-added",
+    "operator-disabled",
+    "signed-in",
+    "sign-in-failed",
+    "operator-locked",
+    "operator-unlocked",
 )
 
 
@@ -51,6 +78,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def leaf_bytes(
+    *, type: str, time: str, operator: str, station: str, payload: Mapping[str, Any]
+) -> bytes:
+    """The bytes hashed as a record's Merkle leaf (without the 0x00 prefix)."""
+    return canonical_json(
+        {"type": type, "time": time, "operator": operator, "station": station, "payload": payload}
+    ).encode("utf-8")
+
+
 def record_hash(
     prev_hash: str,
     *,
@@ -60,21 +96,18 @@ def record_hash(
     station: str,
     payload: Mapping[str, Any],
 ) -> str:
-    body = canonical_json(
-        {
-            "type": type,
-            "time": time,
-            "operator": operator,
-            "station": station,
-            "payload": payload,
-        }
-    )
-    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+    """The legacy chain hash (records written before the tree): sha256(prev_hash + leaf bytes)."""
+    body = leaf_bytes(type=type, time=time, operator=operator, station=station, payload=payload)
+    return hashlib.sha256(prev_hash.encode() + body).hexdigest()
 
 
 @dataclass(frozen=True)
 class Record:
-    """One journal record as stored."""
+    """One journal record as stored.
+
+    ``hash`` is the hex RFC 9162 leaf hash; ``prev_hash`` is empty, except on legacy records,
+    where ``hash`` is the chain hash and ``prev_hash`` the chain link.
+    """
 
     seq: int
     type: str
@@ -88,21 +121,41 @@ class Record:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)  # every field under its own name (payload copied)
 
+    def leaf_bytes(self) -> bytes:
+        return leaf_bytes(
+            type=self.type,
+            time=self.time,
+            operator=self.operator,
+            station=self.station,
+            payload=self.payload,
+        )
+
+    @property
+    def where(self) -> str:
+        return f"journal record seq {self.seq} ({self.type})"
+
 
 @dataclass(frozen=True)
-class ChainHead:
-    """Number of records and the hash of the last one: what a registry keeps to detect truncation."""
+class TreeHead:
+    """Number of records and the hex Merkle root over them."""
 
     records: int
     hash: str
 
+    @property
+    def root(self) -> bytes:
+        return bytes.fromhex(self.hash)
+
     def __str__(self) -> str:
-        return f"{self.records} records, head {self.hash}"
+        return f"{self.records} records, tree root {self.hash}"
+
+
+#: the old name, from the hash-chain days
+ChainHead = TreeHead
 
 
 def new_record(
     seq: int,
-    prev_hash: str,
     type: str,
     *,
     operator: str,
@@ -115,42 +168,247 @@ def new_record(
     when = time or utc_now()
     # round-trip through JSON so what is hashed is exactly what is stored and read back
     clean = json.loads(canonical_json(dict(payload)))
-    digest = record_hash(
-        prev_hash, type=type, time=when, operator=operator, station=station, payload=clean
-    )
-    return Record(seq, type, when, operator, station, clean, prev_hash, digest)
+    data = leaf_bytes(type=type, time=when, operator=operator, station=station, payload=clean)
+    return Record(seq, type, when, operator, station, clean, "", merkle.leaf_hash(data).hex())
 
 
-def verify(records: Iterable[Record]) -> ChainHead:
-    """Check the whole chain in seq order; raise JournalError naming the first bad record."""
-    prev_hash = GENESIS
-    prev_seq = 0
-    count = 0
+# --- rebuilding and verifying ------------------------------------------------------------------
+
+
+def rebuild(records: Iterable[Record]) -> merkle.MerkleTree:
+    """Check every record against its own hash (and legacy chain) and build the tree over them.
+
+    Raises JournalError naming the first record removed from the middle, edited, or out of the
+    legacy chain. A record that is self-consistent but moved is only seen against the stored tree
+    (:func:`verify_store`).
+    """
+    tree = merkle.MerkleTree()
+    prev_seq, prev_chain, legacy = 0, GENESIS, True
     for rec in records:
-        where = f"journal record seq {rec.seq} ({rec.type})"
         if rec.seq != prev_seq + 1:
             missing = (
                 f"seq {prev_seq + 1}"
                 if rec.seq == prev_seq + 2
                 else f"seq {prev_seq + 1}..{rec.seq - 1}"
             )
-            raise JournalError(f"{where}: {missing} before it was removed")
-        expected = record_hash(
-            rec.prev_hash,
-            type=rec.type,
-            time=rec.time,
-            operator=rec.operator,
-            station=rec.station,
-            payload=rec.payload,
-        )
-        if expected != rec.hash:
-            raise JournalError(f"{where}: its content does not match its hash (edited)")
-        if rec.prev_hash != prev_hash:
-            raise JournalError(
-                f"{where}: it does not follow seq {prev_seq} (a record was removed, inserted "
-                "or reordered here)"
-            )
-        prev_hash = rec.hash
+            raise JournalError(f"{rec.where}: {missing} before it was removed")
+        data = rec.leaf_bytes()
+        leaf = merkle.leaf_hash(data)
+        if rec.prev_hash:
+            if not legacy:
+                raise JournalError(f"{rec.where}: a chained record after unchained ones (edited)")
+            expected = hashlib.sha256(rec.prev_hash.encode() + data).hexdigest()
+            if expected != rec.hash:
+                raise JournalError(f"{rec.where}: its content does not match its hash (edited)")
+            if rec.prev_hash != prev_chain:
+                raise JournalError(
+                    f"{rec.where}: it does not follow seq {prev_seq} (a record was removed, "
+                    "inserted or reordered here)"
+                )
+            prev_chain = rec.hash
+        else:
+            legacy = False
+            if leaf.hex() != rec.hash:
+                raise JournalError(f"{rec.where}: its content does not match its hash (edited)")
+        tree.append(leaf)
         prev_seq = rec.seq
-        count += 1
-    return ChainHead(count, prev_hash)
+    return tree
+
+
+def verify(records: Iterable[Record]) -> TreeHead:
+    """Check the records on their own (see :func:`rebuild`); return the head of their tree."""
+    tree = rebuild(records)
+    return TreeHead(tree.size, tree.root().hex())
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    """A checkpoint as the store keeps it: when, why, and the note text exactly as written."""
+
+    id: int
+    time: str
+    reason: str
+    text: str
+
+    @property
+    def where(self) -> str:
+        return f"stored checkpoint {self.id} ({self.reason}, {self.time})"
+
+    def note(self) -> SignedNote:
+        return SignedNote.parse(self.text, self.where)
+
+
+@dataclass
+class VerifyReport:
+    head: TreeHead
+    checkpoints: int = 0
+    signed: int = 0
+    signatures_checked: bool = False
+    outside: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"journal ok: {self.head.records} records, tree root {self.head.hash}"]
+        sig = (
+            "signatures verified"
+            if self.signatures_checked
+            else "signatures NOT checked: no station key"
+        )
+        if self.checkpoints:
+            parts.append(f"{self.checkpoints} stored checkpoints ({self.signed} signed; {sig})")
+        parts.extend(self.outside)
+        return "; ".join(parts)
+
+
+def _record_at(records: Sequence[Record], index: int) -> str:
+    return records[index].where if index < len(records) else f"tree leaf {index}"
+
+
+def verify_store(
+    store: Store,
+    *,
+    key: VerifierKey | None = None,
+    outside: Sequence[tuple[str, str]] = (),
+) -> tuple[VerifyReport, merkle.MerkleTree]:
+    """Full check of a store: records, tree tables, stored checkpoints, checkpoints from outside.
+
+    ``key`` verifies the signatures (the station key's verifier, or one given by the user);
+    ``outside`` is ``(where, note text)`` of checkpoints kept elsewhere. Raises JournalError naming
+    the first problem.
+    """
+    records = list(store.records())
+    tree = rebuild(records)
+    n = tree.size
+    # the stored tree must be exactly the rebuilt one: same leaves in the same places
+    stored_leaves = 0
+    for level, index, h in store.tree_nodes():
+        if level == 0:
+            stored_leaves += 1
+        if level >= len(tree.levels) or index >= len(tree.levels[level]):
+            if level == 0:
+                raise JournalError(
+                    f"the tree holds leaf {index} but the journal ends at seq {n}: "
+                    "records were removed from the end"
+                )
+            raise JournalError(f"tree node ({level}, {index}) beyond the journal (edited)")
+        if tree.levels[level][index] != h:
+            if level == 0:
+                raise JournalError(
+                    f"{_record_at(records, index)}: it is not the record the tree holds at this "
+                    "position (a record was removed, inserted or reordered here)"
+                )
+            raise JournalError(f"tree node ({level}, {index}) does not match the journal (edited)")
+    if stored_leaves != n:
+        raise JournalError(f"the tree holds {stored_leaves} leaves for {n} records (edited)")
+    report = VerifyReport(TreeHead(n, tree.root().hex()), signatures_checked=key is not None)
+
+    good_size = 0
+    for cp in store.checkpoints():
+        note = cp.note()
+        _check_against(note, cp.where, tree, records, key, good_size)
+        good_size = max(good_size, note.checkpoint.size)
+        report.checkpoints += 1
+        report.signed += note.signed
+    for where, text in outside:
+        note = SignedNote.parse(text, where)
+        if note.signed and key is None:
+            raise JournalError(
+                f"{where}: cannot check its signature: no station key here (give --key station.pub)"
+            )
+        _check_against(note, where, tree, records, key, 0, proof=True)
+        state = "signed by the station" if note.signed else "UNSIGNED"
+        report.outside.append(
+            f"{where} ({state}, {note.checkpoint.size} records) is contained in the journal"
+        )
+    return report, tree
+
+
+def _check_against(
+    note: SignedNote,
+    where: str,
+    tree: merkle.MerkleTree,
+    records: Sequence[Record],
+    key: VerifierKey | None,
+    good_size: int,
+    *,
+    proof: bool = False,
+) -> None:
+    cp = note.checkpoint
+    if key is not None and note.signed:  # unsigned ones (made before the key) only pin roots
+        note.verify(key, where)
+    n = tree.size
+    if cp.size > n:
+        raise JournalError(
+            f"{where}: it covers {cp.size} records but the journal holds only {n}: "
+            f"records after seq {n} were removed from the end (truncated)"
+        )
+    ok = (
+        merkle.verify_consistency(cp.size, n, cp.root, tree.root(), tree.consistency_proof(cp.size))
+        if proof
+        else tree.root(cp.size) == cp.root
+    )
+    if not ok:
+        span = f"seq {good_size + 1}..{cp.size}" if good_size < cp.size else f"seq ≤ {cp.size}"
+        first = _record_at(records, good_size) if good_size < cp.size else ""
+        raise JournalError(
+            f"{where}: the journal no longer extends this checkpoint of {cp.size} records — a "
+            f"record in {span} was changed, removed, inserted or reordered"
+            + (f" (first suspect: {first})" if first else "")
+        )
+
+
+# --- making checkpoints -------------------------------------------------------------------------
+
+
+def origin_for(key: StationKey | None, station: str) -> str:
+    from markstation.queue.keys import default_key_name
+
+    return key.name if key is not None else default_key_name(station)
+
+
+def make_note(
+    store: Store, key: StationKey | None, station: str, size: int | None = None
+) -> SignedNote:
+    head = store.head()
+    n = head.records if size is None else size
+    root = head.root if size is None else store.root(n)
+    cp = Checkpoint(origin_for(key, station), n, root)
+    return key.sign(cp) if key is not None else SignedNote(cp)
+
+
+def seal(
+    store: Store,
+    key: StationKey | None,
+    *,
+    station: str,
+    reason: str,
+    size: int | None = None,
+) -> StoredCheckpoint:
+    """Make a checkpoint of the journal as it is now (or at ``size``), sign it if there is a key,
+    and keep it in the store."""
+    note = make_note(store, key, station, size)
+    return store.add_checkpoint(note.text(), reason=reason)
+
+
+def checkpoint_json(note: SignedNote) -> dict[str, Any]:
+    cp = note.checkpoint
+    return {"origin": cp.origin, "size": cp.size, "root": b64(cp.root), "note": note.text()}
+
+
+def record_json(rec: Record, tree: merkle.MerkleTree, size: int) -> dict[str, Any]:
+    """A record as exports and proof bundles carry it: fields, leaf bytes, inclusion proof."""
+    return {
+        "seq": rec.seq,
+        "type": rec.type,
+        "time": rec.time,
+        "operator": rec.operator,
+        "station": rec.station,
+        "payload": rec.payload,
+        "leaf": b64(rec.leaf_bytes()),
+        "proof": [b64(h) for h in tree.inclusion_proof(rec.seq - 1, size)],
+    }
+
+
+def latest_checkpoint_text(store: Store) -> str | None:
+    """The note text of the newest stored checkpoint (for a QR code on a printed report)."""
+    cps = store.checkpoints()
+    return cps[-1].text if cps else None

@@ -8,7 +8,8 @@ device reported. The mapping from what happened to the item's state is the heart
 * a DeviceError with ``may_have_emitted`` False
   (refused limits, interlock open before start, …)     -> ``failed``: nothing fired, safe to retry
 * anything else: Aborted (Ctrl-C, e-stop), timeout or
-  disconnect mid-run, reset, incomplete, a crash        -> ``interrupted``: never retried
+  disconnect mid-run, reset, incomplete, an error on
+  the e-stop watcher's thread, a crash                  -> ``interrupted``: never retried
   automatically, an operator inspects the firearm and runs ``batch resolve``.
 
 A process killed between the intent and the outcome leaves ``marking``; the next store open turns it
@@ -23,11 +24,20 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from markstation.devices.abort import AbortGuard
 from markstation.devices.base import Driver, NullListener, RunResult
-from markstation.errors import BatchError, ConfigError, DeviceError, JobError, MarkstationError
+from markstation.errors import (
+    BatchError,
+    ConfigError,
+    DeviceError,
+    JobError,
+    JournalError,
+    MarkstationError,
+    StoreError,
+)
+from markstation.i18n import _
 from markstation.job.estimate import estimate_seconds
 from markstation.job.ir import Job
 from markstation.profiles import (
@@ -37,16 +47,35 @@ from markstation.profiles import (
     load_layout,
     load_material,
 )
-from markstation.queue.identity import serial_matches
+from markstation.queue.identity import firearm_key, serial_matches
+from markstation.queue.journal import seal
 from markstation.queue.models import Actor, Item
 from markstation.queue.operator import Action, Inspection, OperatorUI, RunSummary
 from markstation.queue.states import RUNNABLE, State
 from markstation.queue.store import Store
 
+if TYPE_CHECKING:
+    from markstation.queue.keys import StationKey
+
 #: (code, layout, material, machine) -> Job; the job builder, injectable for tests
 JobBuilder = Callable[[str, LayoutProfile, MaterialProfile, MachineProfile], Job]
 #: Job -> estimated seconds
 Estimator = Callable[[Job], float]
+
+
+def _device_estimator(machine: MachineProfile) -> Estimator:
+    """The runner's estimate: the device's own timing model for ``machine``
+    (:func:`markstation.devices.estimate.device_estimate`); the quick device-independent
+    :func:`estimate_seconds` for a protocol without one."""
+    from markstation.devices.estimate import device_estimate_seconds
+
+    def estimate(job: Job) -> float:
+        try:
+            return device_estimate_seconds(job, machine)
+        except ConfigError:
+            return estimate_seconds(job)
+
+    return estimate
 
 
 def default_builder(
@@ -67,6 +96,18 @@ class _Outcome:
     reason: str
     result: RunResult | None = None
     stop: str | None = None  # set when the run must stop after this item
+
+
+@runtime_checkable
+class AbortButton(Protocol):
+    """An operator UI with its own Abort control (the station): it gets each run's guard.
+
+    ``arm_abort(guard)`` is called before the device is asked to run, ``arm_abort(None)`` after
+    emission is off again; the UI calls ``guard.trigger(reason)`` from any thread. The CLI needs
+    none of this: Ctrl-C reaches the same guard through SIGINT.
+    """
+
+    def arm_abort(self, guard: AbortGuard | None) -> None: ...
 
 
 class _Gone(Exception):
@@ -100,7 +141,10 @@ class Runner:
         build: JobBuilder,
         estimator: Estimator,
         poll_estop: bool,
+        key: StationKey | None = None,
     ) -> None:
+        #: signs the checkpoint kept at the end of the run (None: kept unsigned)
+        self.key = key
         self.store = store
         self.driver = driver
         self.actor = actor
@@ -144,16 +188,31 @@ class Runner:
                 fresh = self.store.item(item.code)
                 if fresh is None or fresh.state not in RUNNABLE:
                     continue  # changed by someone else since the queue was read
-                stop = self._one(fresh, position, len(items))
+                if not self.store.reserve(fresh.code):
+                    continue  # another station works it (a shared server store)
+                try:
+                    stop = self._one(fresh, position, len(items))
+                finally:
+                    self.store.unreserve(fresh.code)
                 if stop:
                     self.summary.stopped = stop
                     break
-        finally:
+        except StoreError:
+            # the store failed (disk full, read-only, …): say that, not that run-finished failed
             self.summary.elapsed_s = time.monotonic() - started
-            counts = self.store.counts()
-            self.summary.remaining = sum(counts[s] for s in RUNNABLE)
-            self.store.append("run-finished", actor=self.actor, payload=self.summary.as_dict())
+            with contextlib.suppress(StoreError):
+                self._finish()
+            raise
+        self.summary.elapsed_s = time.monotonic() - started
+        self._finish()
         return self.summary
+
+    def _finish(self) -> None:
+        counts = self.store.counts()
+        self.summary.remaining = sum(counts[s] for s in RUNNABLE)
+        self.store.append("run-finished", actor=self.actor, payload=self.summary.as_dict())
+        # every run ends with a checkpoint of the journal, signed when the station has a key
+        seal(self.store, self.key, station=self.actor.station, reason="run-finished")
 
     # --- one item ------------------------------------------------------------------------------------
 
@@ -161,6 +220,18 @@ class Runner:
         """Work one item; return why the whole run must stop, or None to go on."""
         ui = self.ui
         ui.show_item(item, position, total)
+        twin = self._twin(item)
+        if twin is not None:
+            # one weapon for two rows: marking either would give that firearm a second code
+            why = (
+                f"same firearm as item {twin.code} (line {twin.line}, {twin.state.value}): "
+                f"{item.make} {item.serial!r} and {twin.make} {twin.serial!r} fold to the same "
+                "make and serial; ask the registry which row to void"
+            )
+            self._serial_refused(item, typed=None, why=why)
+            self.summary.refused.append(item.code)
+            ui.message(f"{item.code}: refused, left {item.state.value}: {why}")
+            return None
         try:
             layout = self._layout(item.layout)
             job = self.build(item.code, layout, self.material, self.driver.machine)
@@ -169,7 +240,11 @@ class Runner:
                 "job-refused", actor=self.actor, payload={"code": item.code, "reason": str(exc)}
             )
             self.summary.refused.append(item.code)
-            ui.message(f"{item.code}: job refused, item left pending: {exc}")
+            ui.message(
+                _("{code}: job refused, item left pending: {error}").format(
+                    code=item.code, error=exc
+                )
+            )
             return None
         estimate_s = self.estimator(job)
         if not self.auto:
@@ -178,13 +253,13 @@ class Runner:
                 self.summary.passed_over.append(item.code)
                 return None
             if decision is Action.QUIT:
-                return "operator quit"
+                return _("operator quit")
         while True:
             try:
                 outcome = self._mark(item, layout, job, estimate_s)
             except _Gone as gone:
                 self.summary.passed_over.append(item.code)
-                ui.message(f"{item.code}: not marked, {gone}")
+                ui.message(_("{code}: not marked, {why}").format(code=item.code, why=gone))
                 return None
             if outcome.state is State.MARKED:
                 self.summary.marked.append(item.code)
@@ -194,21 +269,27 @@ class Runner:
             if outcome.state is State.INTERRUPTED:
                 self.summary.interrupted.append(item.code)
                 ui.message(
-                    f"{item.code} is INTERRUPTED ({outcome.reason}). Inspect the firearm, then run "
-                    f"'markstation batch resolve {item.code} --marked|--not-marked --reason TEXT'."
+                    _(
+                        "{code} is INTERRUPTED ({reason}). Inspect the firearm, then run "
+                        "'markstation batch resolve {code} --marked|--not-marked --reason TEXT'."
+                    ).format(code=item.code, reason=outcome.reason)
                 )
-                return outcome.stop or "interrupted item needs an operator"
+                return outcome.stop or _("interrupted item needs an operator")
             self.summary.failed.append(item.code)
-            ui.message(f"{item.code} failed before emission could start: {outcome.reason}")
+            ui.message(
+                _("{code} failed before emission could start: {reason}").format(
+                    code=item.code, reason=outcome.reason
+                )
+            )
             if outcome.stop:
                 return outcome.stop
             if self.auto:
-                return "device refused a job (auto mode stops)"
+                return _("device refused a job (auto mode stops)")
             choice = ui.after_failure(item, outcome.reason)
             if choice is Action.RETRY:
                 continue
             if choice is Action.QUIT:
-                return "operator quit"
+                return _("operator quit")
             return None
 
     def _confirm(self, item: Item, job: Job, estimate_s: float) -> Action:
@@ -219,7 +300,19 @@ class Runner:
                 return answer
             if serial_matches(item.serial, answer):
                 break
+            owner = next((o for o in self._others(item) if serial_matches(o.serial, answer)), None)
+            why = (
+                f"typed serial is that of item {owner.code} (line {owner.line}), not this row's"
+                if owner is not None
+                else "typed serial does not match the row's"
+            )
+            self._serial_refused(item, typed=answer, why=why)
             ui.serial_mismatch(item, answer)
+            if owner is not None:
+                ui.message(
+                    f"'{answer}' is the serial of {owner.code} (line {owner.line}): "
+                    "this is not the firearm of this row"
+                )
         while True:
             action = ui.ready(item, estimate_s, self._pedal)
             if action is not Action.FRAME:
@@ -228,7 +321,25 @@ class Runner:
             try:
                 self.driver.frame(job, stop)
             except DeviceError as exc:
-                ui.message(f"framing failed: {exc}")
+                ui.message(_("framing failed: {error}").format(error=exc))
+
+    def _others(self, item: Item) -> list[Item]:
+        """Every other item whose firearm still counts (voided rows are withdrawn)."""
+        return [
+            o for o in self.store.items() if o.code != item.code and o.state is not State.VOIDED
+        ]
+
+    def _twin(self, item: Item) -> Item | None:
+        """Another live row for the same firearm (make and serial folded: look-alikes included)."""
+        key = firearm_key(item.make, item.serial)
+        return next((o for o in self._others(item) if firearm_key(o.make, o.serial) == key), None)
+
+    def _serial_refused(self, item: Item, *, typed: str | None, why: str) -> None:
+        self.store.append(
+            "serial-refused",
+            actor=self.actor,
+            payload={"code": item.code, "serial": item.serial, "typed": typed, "reason": why},
+        )
 
     def _inspect(self, item: Item) -> None:
         result: Inspection = self.ui.inspect(item)
@@ -244,8 +355,10 @@ class Runner:
         )
         if result.result == "fail":
             self.ui.message(
-                f"{item.code}: inspection failed and recorded. The code stays used "
-                "(the metal is marked); report the firearm to the registry."
+                _(
+                    "{code}: inspection failed and recorded. The code stays used "
+                    "(the metal is marked); report the firearm to the registry."
+                ).format(code=item.code)
             )
 
     def _mark(self, item: Item, layout: LayoutProfile, job: Job, estimate_s: float) -> _Outcome:
@@ -321,27 +434,40 @@ class Runner:
         self, code: str, state: State, payload: dict[str, Any], updates: dict[str, Any]
     ) -> None:
         """Journal what the device did and leave ``marking``: the one way out of the intent."""
-        self.store.transition(
-            code,
-            [State.MARKING],
-            state,
-            record_type="device-outcome",
-            actor=self.actor,
-            payload=payload,
-            updates=updates,
-        )
+        try:
+            self.store.transition(
+                code,
+                [State.MARKING],
+                state,
+                record_type="device-outcome",
+                actor=self.actor,
+                payload=payload,
+                updates=updates,
+            )
+        except StoreError as exc:
+            raise type(exc)(
+                f"{exc} -- {code} ({state.value}) could not be recorded: it stays marking and "
+                "becomes interrupted when the store can be written again; inspect that firearm"
+            ) from exc
 
     def _run_device(self, job: Job, estimate_s: float, item: Item) -> _Outcome:
         ui = self.ui
         # Ctrl-C and the e-stop input abort at once (devices.abort: the one guard)
         guard = AbortGuard(self.driver, estop=self.poll_estop)
+        button = ui if isinstance(ui, AbortButton) else None
+        if button is not None:
+            button.arm_abort(guard)
         ui.start_progress(item, estimate_s)
         try:
             with guard:
                 result = self.driver.run(job, guard.listener(_UIProgress(ui, estimate_s)))
+                # read inside the guard: a poll failing after completion was proven does not
+                # unprove it
+                watcher_error = guard.error
         except DeviceError as exc:
-            stop = f"aborted by {guard.reason}" if guard.reason else None
-            if not exc.may_have_emitted:
+            stop = _("aborted by {reason}").format(reason=guard.reason) if guard.reason else None
+            # once the guard heard "emission possible" it is never "nothing fired"
+            if not exc.may_have_emitted and not guard.emission_possible:
                 return _Outcome(State.FAILED, f"{type(exc).__name__}: {exc}", stop=stop)
             return _Outcome(State.INTERRUPTED, f"{type(exc).__name__}: {exc}", stop=stop)
         except BaseException as exc:
@@ -361,13 +487,27 @@ class Runner:
                 )
             raise
         finally:
+            if button is not None:
+                button.arm_abort(None)
             ui.end_progress()
         if guard.reason and not result.complete:
-            return _Outcome(State.INTERRUPTED, f"aborted by {guard.reason}", result, "aborted")
+            why = _("aborted by {reason}").format(reason=guard.reason)
+            return _Outcome(State.INTERRUPTED, why, result, _("aborted"))
         if not result.complete:
-            return _Outcome(State.INTERRUPTED, "device reported the job incomplete", result)
+            return _Outcome(State.INTERRUPTED, _("device reported the job incomplete"), result)
+        if watcher_error is not None:
+            # any error on any thread during the run leaves completion unproven
+            why = _("completion unproven: the e-stop watcher failed during the run ({error})")
+            return _Outcome(
+                State.INTERRUPTED,
+                why.format(error=f"{type(watcher_error).__name__}: {watcher_error}"),
+                result,
+                _("device error during the run"),
+            )
         stop = (
-            f"aborted by {guard.reason} (the job had already completed)" if guard.reason else None
+            _("aborted by {reason} (the job had already completed)").format(reason=guard.reason)
+            if guard.reason
+            else None
         )
         return _Outcome(State.MARKED, "", result, stop)
 
@@ -385,6 +525,7 @@ def run_batch(
     build: JobBuilder | None = None,
     estimator: Estimator | None = None,
     poll_estop: bool = True,
+    key: StationKey | None = None,
 ) -> RunSummary:
     """Mark the store's pending (and previously failed) items, in import order.
 
@@ -400,14 +541,23 @@ def run_batch(
     )
     recovered = store.acquire_runner(actor)
     try:
+        try:
+            # the journal decides: a store whose rows are not what the journal proves is refused
+            store.check_items_against_journal()
+        except JournalError as exc:
+            raise StoreError(f"{store.location}: refusing to mark: {exc}") from exc
         for code in recovered:
-            ui.message(f"{code}: found in marking after a crash, now interrupted; resolve it")
+            ui.message(
+                _("{code}: found in marking after a crash, now interrupted; resolve it").format(
+                    code=code
+                )
+            )
         items = store.items(RUNNABLE)
         if limit is not None:
             items = items[:limit]
         if not items:
             summary = RunSummary(remaining=0)
-            ui.message("nothing to mark: no pending or failed items")
+            ui.message(_("nothing to mark: no pending or failed items"))
             ui.summary(summary)
             return summary
         with driver_factory() as driver:
@@ -419,8 +569,9 @@ def run_batch(
                 auto=auto,
                 material=mat if mat is not None else load_material(machine=driver.machine),
                 build=build or default_builder,
-                estimator=estimator or estimate_seconds,
+                estimator=estimator or _device_estimator(driver.machine),
                 poll_estop=poll_estop,
+                key=key,
             )
             summary = runner.run(items)
         ui.summary(summary)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from markstation.i18n import pgettext
+
 
 class State(StrEnum):
     PENDING = "pending"  # waiting to be marked
@@ -38,3 +40,17 @@ TRANSITIONS: frozenset[tuple[State, State]] = frozenset(
 RUNNABLE: tuple[State, ...] = (State.PENDING, State.FAILED)
 #: states from which the code is considered used for good
 FINAL: tuple[State, ...] = (State.MARKED, State.VOIDED)
+
+
+def state_label(state: State) -> str:
+    """The state's name in the active language, for people (the value stays the stored key)."""
+    labels = {
+        State.PENDING: pgettext("item state", "pending"),
+        State.MARKING: pgettext("item state", "marking"),
+        State.MARKED: pgettext("item state", "marked"),
+        State.FAILED: pgettext("item state", "failed"),
+        State.INTERRUPTED: pgettext("item state", "interrupted"),
+        State.SKIPPED: pgettext("item state", "skipped"),
+        State.VOIDED: pgettext("item state", "voided"),
+    }
+    return labels[state]

@@ -14,16 +14,39 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from markstation.errors import BatchError
-from markstation.queue.journal import ChainHead, Record
+from markstation.i18n import _
+from markstation.queue.journal import ChainHead, Record, StoredCheckpoint
 from markstation.queue.models import Actor, Item, ItemChange, NewItem
-from markstation.queue.states import State
+from markstation.queue.replay import RECOVERED_REASON as _REPLAY_RECOVERED_REASON
+from markstation.queue.replay import check_items, replay
+from markstation.queue.states import State, state_label
 
 #: the reason an item left in ``marking`` by a dead runner gets, on the item and in the journal
-RECOVERED_REASON = "runner stopped while marking (crash, kill or power loss)"
+#: (defined with the replay, which must give a ``recovery`` record the same reason)
+RECOVERED_REASON = _REPLAY_RECOVERED_REASON
+
+
+@dataclass(frozen=True)
+class OperatorRow:
+    """An operator as stored; the rules (PIN hashing, lockout, roles) are in
+    :mod:`markstation.queue.operators`, which is the only code that should call the operator
+    methods of :class:`Store`. Names are unique ignoring case, and looked up ignoring case."""
+
+    name: str
+    role: str
+    pin_hash: str = field(repr=False)  # "$scrypt$n=…,r=…,p=…$salt$hash" (base64), never a PIN
+    disabled: bool
+    failed_attempts: int
+    locked_until: str | None  # ISO UTC
+
+
+#: what :meth:`Store.insert_operator` did
+OperatorInsert = Literal["added", "name-taken", "first-role"]
 
 
 class Store(ABC):
@@ -31,6 +54,28 @@ class Store(ABC):
 
     #: codes this object moved from marking to interrupted (on open or when becoming the runner)
     recovered: list[str]
+    #: opened read-only (an auditor's copy): reads work, every write raises StoreReadOnly
+    readonly: bool = False
+
+    @staticmethod
+    def journaled_payload(change: ItemChange) -> dict[str, Any]:
+        """The record payload of ``change`` with what the change sets, so the journal proves the
+        row exactly (:mod:`markstation.queue.replay`): ``set`` (fields written) and
+        ``count_attempt``. Every backend journals this, not ``change.payload`` alone."""
+        return {
+            **change.payload,
+            "set": dict(change.updates),
+            "count_attempt": change.count_attempt,
+        }
+
+    def check_items_against_journal(self) -> int:
+        """Every item row against what the journal proves (:mod:`markstation.queue.replay`).
+
+        Raises JournalError naming the first item whose row (state, serial, code, attempts, …)
+        differs, or a row the journal does not know, or a journaled item without a row. Returns
+        the number of items checked. The hash chain itself is checked by ``journal.verify``.
+        """
+        return check_items(self.items(), replay(self.records()))
 
     # --- items -------------------------------------------------------------------------------
 
@@ -127,11 +172,17 @@ class Store(ABC):
     def _refusal(self, change: ItemChange) -> BatchError:
         current = self.item(change.code)
         if current is None:
-            return BatchError(f"no item with code '{change.code}' in {self.location}")
-        wanted = " or ".join(s.value for s in change.allowed_from)
-        to = (change.to or change.allowed_from[0]).value
+            return BatchError(
+                _("no item with code '{code}' in {store}").format(
+                    code=change.code, store=self.location
+                )
+            )
+        wanted = _(" or ").join(state_label(s) for s in change.allowed_from)
+        to = state_label(change.to or change.allowed_from[0])
         return BatchError(
-            f"item '{change.code}' is {current.state.value}, not {wanted}: cannot make it {to}"
+            _("item '{code}' is {state}, not {wanted}: cannot make it {to}").format(
+                code=change.code, state=state_label(current.state), wanted=wanted, to=to
+            )
         )
 
     # --- journal -----------------------------------------------------------------------------
@@ -144,7 +195,71 @@ class Store(ABC):
         """Every journal record in seq order (JournalError for a row that cannot even be read)."""
 
     @abstractmethod
-    def head(self) -> ChainHead: ...
+    def head(self) -> ChainHead:
+        """Number of records and the Merkle root over them."""
+
+    # --- Merkle tree and checkpoints (see markstation.queue.journal) ---------------------------
+
+    @abstractmethod
+    def tree_node(self, level: int, index: int) -> bytes:
+        """Hash of the complete subtree (level, index); JournalError when it is not stored."""
+
+    @abstractmethod
+    def tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        """Every stored tree node as (level, index, hash), by level then index."""
+
+    def root(self, size: int) -> bytes:
+        """Merkle root of the first ``size`` records, from the stored nodes."""
+        from markstation.queue.merkle import root_hash
+
+        return root_hash(self.tree_node, size)
+
+    @abstractmethod
+    def add_checkpoint(self, text: str, *, reason: str) -> StoredCheckpoint:
+        """Keep a checkpoint note (append-only)."""
+
+    @abstractmethod
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        """Every stored checkpoint, oldest first."""
+
+    # --- operators (see markstation.queue.operators) -----------------------------------------------
+
+    @abstractmethod
+    def operator_rows(self) -> list[OperatorRow]:
+        """Every operator (disabled ones too), in the order they were added."""
+
+    @abstractmethod
+    def operator_row(self, name: str) -> OperatorRow | None:
+        """The operator of that name, ignoring case; None when there is none."""
+
+    @abstractmethod
+    def insert_operator(
+        self,
+        row: OperatorRow,
+        *,
+        first_role: str,
+        record_type: str,
+        actor: Actor,
+        payload: Mapping[str, Any],
+    ) -> OperatorInsert:
+        """Store ``row`` and append its record in one transaction.
+
+        Nothing is stored when the name is taken (ignoring case) -> ``"name-taken"``, or when the
+        store has no operator yet and ``row.role`` is not ``first_role`` -> ``"first-role"``.
+        """
+
+    @abstractmethod
+    def update_operator(
+        self,
+        expected: OperatorRow,
+        new: OperatorRow,
+        *,
+        actor: Actor,
+        records: Sequence[tuple[str, Mapping[str, Any]]],
+    ) -> OperatorRow | None:
+        """Replace ``expected`` by ``new`` (same name) and append ``records`` (type, payload), in
+        one transaction, only if the stored row still equals ``expected``; else change nothing and
+        return None (the caller reads the row again: two sign-ins raced)."""
 
     # --- runner exclusivity and crash recovery ----------------------------------------------------
 
@@ -161,6 +276,17 @@ class Store(ABC):
     @abstractmethod
     def runner_info(self) -> dict[str, Any] | None:
         """pid/host/operator/since of the live runner, or None."""
+
+    def reserve(self, code: str) -> bool:
+        """Hold ``code`` for this runner while it works the item, so that other stations on a
+        shared (server) store pass it by; False when another station holds it or it is no longer
+        runnable. A hint only: the claim's guarded transition is what makes a mark happen once.
+        A single-runner store (SQLite) has nobody to keep out: True."""
+        return True
+
+    def unreserve(self, code: str) -> None:
+        """Let go of what :meth:`reserve` took (nothing on a single-runner store)."""
+        del code  # nothing was held
 
     @abstractmethod
     def recover(self, actor: Actor) -> list[str]:

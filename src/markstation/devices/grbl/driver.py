@@ -36,6 +36,7 @@ from markstation.devices.grbl.codec import (
     settings_from,
 )
 from markstation.devices.grbl.link import GrblLink, Restarted
+from markstation.devices.grbl.settings_check import SettingsCheck, check_settings
 from markstation.devices.grbl.stream import STREAMING, Streamer
 from markstation.devices.grbl.transport import Port, open_serial
 from markstation.devices.registry import simulated_transport
@@ -50,6 +51,7 @@ from markstation.errors import (
     InterlockOpen,
     SafetyLimitError,
 )
+from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
 
@@ -95,9 +97,13 @@ class GrblDriver(Driver):
         self.version: VersionInfo | None = None
         self.build: BuildOptions | None = None
         self.settings: dict[int, str] = {}
+        #: the settings against the profile (refusal, adopted time-only values), from the handshake
+        self.settings_check: SettingsCheck | None = None
         self.planner_blocks: int | None = None
         #: the number of lines and bytes the last run streamed
         self.last_stream: dict[str, Any] = {}
+        #: a device error met on another thread (the e-stop watcher) during the current run
+        self._run_fault: DeviceError | None = None
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -211,6 +217,7 @@ class GrblDriver(Driver):
                         may_have_emitted=False,
                     )
                 self.settings = settings_from(pushes)
+                self.settings_check = check_settings(self.settings, self.machine, url=self.url)
                 link.query_status()
             except Restarted:
                 continue  # the board rebooted after our reset (DTR on open): start over
@@ -227,42 +234,44 @@ class GrblDriver(Driver):
         with link.cv:
             link.garbage.clear()
 
-    def settings_problem(self) -> str | None:
-        """Why the controller's settings disagree with the machine profile, or None."""
-        laser = _number(self.settings.get(32))
-        if laser != 1:
-            shown = self.settings.get(32, "missing")
-            return (
-                f"{self.url}: laser mode is off ($32={shown}); without it the beam stays on "
-                "during G0 travel and at rest. Set it on the controller ('$32=1') and retry"
+    def settings_problem(self, job: Job | None = None) -> str | None:
+        """Why the controller's settings disagree with the machine profile (for ``job``: also a
+        feed GRBL would clamp), or None (see :mod:`.settings_check`)."""
+        check = self.settings_check
+        if check is None:
+            return _("{url}: the controller's settings ($$) have not been read").format(
+                url=self.url
             )
-        want = float(self.machine.options.get("max_s", 1000.0))
-        have = _number(self.settings.get(30))
-        if have is None or abs(have - want) > 1e-6:
-            return (
-                f"{self.url}: the controller's $30={self.settings.get(30, 'missing')} but machine "
-                f"'{self.machine.name}' has grbl.max_s = {want:g} (the S of 100 % power); power "
-                f"would be wrong. Set '$30={want:g}' on the controller or max_s in "
-                f"{self.machine.path}"
-            )
-        return None
+        return check.refusal if job is None else check.job_problem(job, self.geometry)
 
-    def _check_ready(self) -> None:
-        problem = self.settings_problem()
+    @property
+    def estimate_settings(self) -> dict[int, float]:
+        """The time-only settings ($110/$111/$120/$121/$11) the controller holds where they
+        differ from the profile: pass them to ``device_estimate(..., settings=)``."""
+        return dict(self.settings_check.adopted) if self.settings_check else {}
+
+    def _check_ready(self, job: Job | None = None) -> None:
+        problem = self.settings_problem(job)
         if problem:
             raise SafetyLimitError(problem)
         status = self._line().query_status()
         if status.state in ("Alarm", "Sleep") or self.locked:
             raise DeviceAlarm(
-                f"{self.url}: the controller is in {status.state} (locked); inspect the machine, "
-                "then unlock it ($X: GrblDriver.unlock()) or home it",
+                _(
+                    "{url}: the controller is in {state} (locked); inspect the machine, "
+                    "then unlock it ($X: GrblDriver.unlock()) or home it"
+                ).format(url=self.url, state=status.state),
                 may_have_emitted=False,
             )
         if status.state == "Door":
-            raise InterlockOpen(f"{self.url}: the safety door is open", may_have_emitted=False)
+            raise InterlockOpen(
+                _("{url}: the safety door is open").format(url=self.url), may_have_emitted=False
+            )
         if status.state not in ("Idle", "Check"):
             raise DeviceError(
-                f"{self.url}: the controller is busy ({status.state}); wait until it is Idle",
+                _("{url}: the controller is busy ({state}); wait until it is Idle").format(
+                    url=self.url, state=status.state
+                ),
                 may_have_emitted=False,
             )
 
@@ -296,7 +305,13 @@ class GrblDriver(Driver):
         )
 
     def _read_inputs(self) -> Inputs:
-        status = self._line().query_status()
+        try:
+            status = self._line().query_status()
+        except DeviceError as exc:
+            if self._state is DeviceState.RUNNING and self._run_fault is None:
+                # e.g. the e-stop watcher's query: the run must not end as complete after it
+                self._run_fault = exc
+            raise
         raw = sum(1 << i for i, c in enumerate(PINS) if c in status.pins)
         return Inputs(
             raw=raw,
@@ -332,7 +347,8 @@ class GrblDriver(Driver):
         self._line(True).write(CYCLE_START)
 
     def _run(self, job: Job, listener: RunListener) -> RunResult:
-        self._check_ready()
+        self._run_fault = None
+        self._check_ready(job)
         program = encode_job(job, self.geometry)
         self._check_program(program)
         started = time.monotonic()
@@ -346,6 +362,7 @@ class GrblDriver(Driver):
         )
 
     def _frame(self, job: Job, stop: Callable[[], bool]) -> int:
+        self._run_fault = None
         self._check_ready()
         bounds = job.bounds()
         if bounds is None:
@@ -398,8 +415,22 @@ class GrblDriver(Driver):
             locked = link.locked
         if locked:
             return  # a reset already switched the output off, and M5 is refused in Alarm
+        if self._door_open(link):
+            return  # the door state de-energises the laser; an M5 would wait in the hold
         with contextlib.suppress(Restarted):  # a banner means the output is off anyway
             link.command("M5", timeout=self.response_timeout_s)
+
+    def _door_open(self, link: GrblLink) -> bool:
+        """The controller is in its Door state now (the last report said so, and a fresh ``?``
+        confirms it): GRBL has switched the laser off and holds every line until the door closes
+        and a cycle start, so no ``ok`` would come for an ``M5``."""
+        last = link.status
+        if last is None or last.state != "Door":
+            return False
+        try:
+            return link.query_status().state == "Door"
+        except DeviceError:
+            return False
 
     def _streamer(self) -> Streamer:
         return Streamer(
@@ -409,19 +440,11 @@ class GrblDriver(Driver):
             response_timeout_s=self.response_timeout_s,
             mode=self.streaming,
             aborted=lambda: self.abort_requested,
+            fault=lambda: self._run_fault,
         )
 
     def _stream(self, program: Program, listener: RunListener | None) -> None:
         self.last_stream = self._streamer().stream(program, listener)
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def discover() -> list[DeviceInfo]:

@@ -5,7 +5,11 @@ the controller's receive buffer, and one entry leaves the count per ``ok`` or ``
 beyond the buffer would be silently lost by the controller. ``?`` is polled for liveness and state.
 A run is complete only when every line has its ``ok`` and a status report that arrived after the
 last ``ok`` says Idle. Any error, alarm, reset banner, disconnect or abort ends the run with a soft
-reset (the laser off at once) and the matching DeviceError.
+reset (the laser off at once) and the matching DeviceError. So does a lost ``ok``: lines still
+unanswered while the controller has reported Idle, with no reply, for ``response_timeout_s`` (an
+Idle controller answers a line within milliseconds; a full planner or a feed hold, which hold the
+``ok`` back legitimately, are not Idle). So does a failure the driver saw on another thread during
+the run (``fault``: the e-stop watcher's status query). Each of these is "unknown", never complete.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ class Streamer:
     mode: str = "counting"
     #: True once the driver was asked to abort
     aborted: Callable[[], bool] = lambda: False
+    #: a device error another thread met during this run (None: none)
+    fault: Callable[[], DeviceError | None] = lambda: None
 
     @property
     def url(self) -> str:
@@ -78,6 +84,9 @@ class Streamer:
         poll_seq: int | None = None  # status count when the outstanding '?' went out
         done_seq: int | None = None  # status count when the last 'ok' arrived
         checked_seq = shown = -1
+        # the lost-ok watch: since when the controller has been Idle with lines unanswered
+        idle_since: float | None = None
+        quiet_seq = 0  # status count at the last reply or write
         with link.cv:
             link.responses.clear()
             link.alarms.clear()
@@ -105,6 +114,7 @@ class Streamer:
                         break
                     in_bytes -= inflight.popleft()
                     acked += 1
+                    idle_since, quiet_seq = None, status_seq
                     if isinstance(reply, ErrorReply):
                         failure = failure or (
                             DeviceProtocolError(
@@ -119,10 +129,31 @@ class Streamer:
                 if failure is None and status is not None and status_seq != checked_seq:
                     checked_seq = status_seq
                     failure = self._status_failure(status, emitted, acked, total)
+                    if status.state != "Idle" or not inflight:
+                        idle_since = None
+                    elif idle_since is None and status_seq > quiet_seq:
+                        idle_since = time.monotonic()
+                if (
+                    failure is None
+                    and inflight
+                    and idle_since is not None
+                    and time.monotonic() - idle_since > self.response_timeout_s
+                ):
+                    failure = (
+                        DeviceTimeout(
+                            f"{self.url}: the controller is Idle but {len(inflight)} line(s) "
+                            f"never got their ok (answered {acked} of {sent} sent, {total} in "
+                            "all): replies were lost; whether the program ran to its end "
+                            "is unknown",
+                            may_have_emitted=emitted,
+                        ),
+                        True,
+                    )
                 if failure is not None:
                     exc, reset = failure
                     if reset:
-                        link.fail_reset(emitted)
+                        # a controller that stopped answering will not send a banner either
+                        link.fail_reset(emitted, quiet=isinstance(exc, DeviceTimeout))
                     elif isinstance(exc, Aborted):
                         link.wait_banner(banner0)  # abort() sent the reset; let it land
                     raise exc
@@ -150,6 +181,7 @@ class Streamer:
                     inflight.append(len(wire[sent]))
                     in_bytes += len(wire[sent])
                     sent += 1
+                    idle_since, quiet_seq = None, status_seq
                 # 4. status polling: liveness, state, completion
                 if poll_seq is not None and now - poll_at > self.response_timeout_s:
                     link.fail_reset(emitted, quiet=True)
@@ -188,6 +220,13 @@ class Streamer:
                 f"{self.url}: connection lost at line {acked} of {total} ({link.error})",
                 may_have_emitted=emitted,
             ), False
+        fault = self.fault()
+        if fault is not None:
+            return type(fault)(
+                f"{self.url}: a device error on another thread at line {acked} of {total} "
+                f"({fault}); whether the program ran to its end is unknown",
+                may_have_emitted=emitted,
+            ), True
         if self.aborted():
             return Aborted(
                 f"{self.url}: aborted at line {acked} of {total}; the laser was switched off by a "

@@ -15,6 +15,7 @@ from markstation.errors import (
     DeviceNotFound,
     DevicePermissionError,
 )
+from markstation.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +57,14 @@ def open_serial(port: str, baud: int, *, url: str) -> Port:
         text = str(exc)
         if errno == 13 or "Permission denied" in text:
             raise DevicePermissionError(
-                f"{url}: permission denied on {port} (add yourself to the 'dialout' group, or "
-                "see drivers/)"
+                _(
+                    "{url}: permission denied on {port} (add yourself to the 'dialout' group, or "
+                    "see drivers/)"
+                ).format(url=url, port=port)
             ) from exc
-        raise DeviceNotFound(f"{url}: cannot open {port} ({text})") from exc
+        raise DeviceNotFound(
+            _("{url}: cannot open {port} ({error})").format(url=url, port=port, error=text)
+        ) from exc
     except ValueError as exc:
         raise ConfigError(f"device URL '{url}': {exc}") from exc
     return opened

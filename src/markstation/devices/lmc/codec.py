@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from markstation.devices.lmc.timing import ListClock, list_seconds
 from markstation.errors import DeviceProtocolError, JobError, SafetyLimitError
 from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
 from markstation.profiles import MachineProfile
@@ -570,6 +571,8 @@ class ListExecutor:
         self.polygon_delay_ticks = 0
         self.laser_on_delay_s = 0.0
         self.laser_off_delay_s = 0.0
+        #: the board's timing model (:mod:`markstation.devices.lmc.timing`): every duration
+        self.clock = ListClock()
         self.output_port: int | None = None  # last list WritePort
         self._open: list[tuple[float, float]] | None = None
         self._open_settings: StrokeSettings | None = None
@@ -610,30 +613,25 @@ class ListExecutor:
         return self.burn
 
     def step(self, e: Entry) -> float:
-        """Execute one entry; return its duration in seconds. EndOfList sets ``burn.ended``."""
+        """Execute one entry; return its duration in seconds (from :class:`ListClock`, the one
+        timing model). EndOfList sets ``burn.ended``."""
         op = e.op
-        seconds = 0.0
+        seconds = self.clock.step(op, e.w1, e.w2)
         if op == ListOp.JUMP_TO:
             self._close()
-            dist = math.hypot(e.w1 - self.pos[0], e.w2 - self.pos[1])
-            seconds = _travel_s(dist, self.jump_speed) + self.jump_delay_ticks * 1e-5
             self.pos = (e.w1, e.w2)
         elif op == ListOp.MARK_TO:
-            dist = math.hypot(e.w1 - self.pos[0], e.w2 - self.pos[1])
-            seconds = _travel_s(dist, self.mark_speed) + self.polygon_delay_ticks * 1e-5
             if self.emitting_now():
                 here = self.g.to_mm(*self.pos)
                 settings = self._settings()
                 if self._open is None or self._open_settings != settings:
                     self._close()
                     self._open, self._open_settings = [here], settings
-                    seconds += max(0.0, self.laser_on_delay_s)
                 self._open.append(self.g.to_mm(e.w1, e.w2))
             else:
                 self._close()
             self.pos = (e.w1, e.w2)
         elif op == ListOp.LASER_ON_POINT:
-            seconds = e.w1 * 1e-5
             self._close()
             if self.emitting_now():
                 burn = self.burn
@@ -647,8 +645,6 @@ class ListExecutor:
                 else:
                     burn.strokes.append([here])
                     burn.settings.append(self._settings(seconds))
-        elif op == ListOp.DELAY_TIME:
-            seconds = e.w1 * 1e-5
         elif op == ListOp.JUMP_SPEED:
             self.jump_speed = e.w1
         elif op == ListOp.MARK_SPEED:
@@ -679,11 +675,6 @@ class ListExecutor:
         return seconds
 
 
-def _travel_s(dist_units: float, speed_word_: int) -> float:
-    # speed words are galvo units per millisecond; an unset speed is taken as the slowest
-    return dist_units / max(1, speed_word_) * 1e-3
-
-
 def decode_entries(
     entries: Iterable[Entry], geometry: Geometry, *, mo_open: bool = True
 ) -> DecodedBurn:
@@ -695,6 +686,12 @@ def decode_entries(
         if ex.burn.ended:
             break
     return ex.finish()
+
+
+def entries_seconds(entries: Iterable[Entry]) -> float:
+    """How long the board runs ``entries`` (up to the first EndOfList), from the one timing model
+    (:mod:`markstation.devices.lmc.timing`) the simulated board uses too."""
+    return list_seconds((e.op, e.w1, e.w2) for e in entries)
 
 
 def dump_entries(entries: Iterable[Entry], geometry: Geometry) -> str:

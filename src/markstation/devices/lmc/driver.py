@@ -7,8 +7,9 @@ decides what to send when:
 
 * open: find + claim the board, the vendor init sequence, the lens correction table;
 * run: arm (laser-enable output bit, master oscillator open), stream list packets only when the
-  board reports READY, start the list once, poll until the board itself reports READY and not
-  BUSY, disarm, read the board's mark time;
+  board reports READY, read the interlock again and start the list once, poll until the board
+  itself reports READY and not BUSY, disarm, read the board's mark time — and complete only when
+  the run's board session is proven unbroken (see :meth:`LmcDriver._prove_complete`);
 * abort (any thread): stop execution, close the oscillator, clear the list, drop the enable bit;
 * frame: red pointer on, oscillator closed, jump-only lists traced until told to stop.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,10 +44,13 @@ from markstation.devices.url import DeviceURL, parse_int_option
 from markstation.errors import (
     Aborted,
     ConfigError,
+    DeviceDisconnected,
     DeviceError,
+    DeviceReset,
     DeviceTimeout,
     InterlockOpen,
 )
+from markstation.i18n import _
 from markstation.job.estimate import estimate_seconds
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
@@ -64,6 +69,13 @@ WATCHDOG_FACTOR = 4.0
 WATCHDOG_MARGIN_S = 60.0
 #: how long the board may stay not-READY before a packet is declared refused
 READY_TIMEOUT_S = 30.0
+#: a board mark time below this share of the estimate means the list did not run through (a reset
+#: zeroes the counter; the one capture ran 1.07 x its estimate, the simulator ~1.0 x) ...
+MARK_TIME_MIN_RATIO = 0.5
+#: ... checked for lists estimated above this (shorter ones are dominated by fixed delays)
+MARK_TIME_CHECK_ABOVE_S = 0.1
+#: a broken session is reported as the kind of transfer error that broke it
+_SESSION_ERRORS = (DeviceReset, DeviceDisconnected, DeviceTimeout)
 
 
 def _bit(n: int) -> int:
@@ -119,6 +131,14 @@ class LmcDriver(Driver):
         self._ports = 0
         #: set just before the first byte of this run that could fire
         self._armed = False
+        #: the board session of the current run: open from arming to the mark-time read; the
+        #: first transfer error on any thread (e-stop watcher included) while it is open
+        self._session_open = False
+        self._session_fault: DeviceError | None = None
+        self._session_fault_thread = ""
+        #: ExecuteList was sent in this run / a reply since then carried BUSY
+        self._executing = False
+        self._seen_busy = False
         self._usb_serial = ""
 
     # --- construction ----------------------------------------------------------------------------
@@ -165,8 +185,37 @@ class LmcDriver(Driver):
 
     def _cmd(self, op: int, *words: int, retry: bool = True, reply: bool = True) -> Reply | None:
         payload = Entry(op, *words).encode()
-        raw = self.transport.command(payload, reply=reply, retry=retry)
-        return Reply.decode(raw) if raw is not None else None
+        try:
+            raw = self.transport.command(
+                payload, reply=reply, retry=retry, on_retry=self._note_transfer_error
+            )
+        except DeviceError as exc:
+            self._note_transfer_error(exc)
+            raise
+        if raw is None:
+            return None
+        answer = Reply.decode(raw)
+        if self._executing and answer.busy:
+            self._seen_busy = True
+        return answer
+
+    def _packet(self, packet: bytes) -> None:
+        try:
+            self.transport.write_packet(packet)
+        except DeviceError as exc:
+            self._note_transfer_error(exc)
+            raise
+
+    def _note_transfer_error(self, exc: DeviceError) -> None:
+        """Any thread: a failed (or retried) transfer while a run is armed breaks its session.
+
+        After it nobody knows what the board holds (it may have reset, a reply may be out of step),
+        so the run can only end as unknown, however well the board's status looks afterwards.
+        """
+        with self._lock:
+            if self._session_open and self._session_fault is None:
+                self._session_fault = exc
+                self._session_fault_thread = threading.current_thread().name
 
     def _ask(self, op: int, *words: int, retry: bool = True) -> Reply:
         answer = self._cmd(op, *words, retry=retry)
@@ -182,6 +231,23 @@ class LmcDriver(Driver):
     def _check_abort(self) -> None:
         if self.abort_requested:
             raise Aborted(f"{self.url}: aborted on request", may_have_emitted=self._armed)
+        self._check_session()
+
+    def _check_session(self) -> None:
+        """Raise (and stop the board) once a transfer of this run failed on any thread."""
+        fault = self._session_fault
+        if fault is None:
+            return
+        self._session_fault = None  # raised once; the session stays closed until the next run
+        self._session_open = False
+        self._abort()
+        cls = type(fault) if type(fault) in _SESSION_ERRORS else DeviceError
+        raise cls(
+            f"{self.url}: a transfer failed during the run (on thread "
+            f"'{self._session_fault_thread}': {fault}); the board's list may have stopped or the "
+            "board reset: whether the mark is complete is unknown",
+            may_have_emitted=True,
+        )
 
     def _write_ports(self, value: int) -> None:
         self._ports = value & 0xFFFF
@@ -315,7 +381,9 @@ class LmcDriver(Driver):
         )
 
     def _read_inputs(self) -> Inputs:
-        with self._emission_context():
+        # under the driver lock: a watcher's transfer never lands between the run thread's
+        # session check and its next transfer
+        with self._lock, self._emission_context():
             return self._inputs_from(self._ask(Cmd.READ_PORT).r1)
 
     # --- run ----------------------------------------------------------------------------------------
@@ -329,8 +397,11 @@ class LmcDriver(Driver):
             if self._armed:
                 self._abort()
             raise InterlockOpen(
-                f"{self.url}: interlock input open"
-                + (" during the run; marking stopped" if self._armed else "; nothing was fired"),
+                (
+                    _("{url}: interlock input open during the run; marking stopped")
+                    if self._armed
+                    else _("{url}: interlock input open; nothing was fired")
+                ).format(url=self.url),
                 may_have_emitted=self._armed,
             )
 
@@ -356,9 +427,18 @@ class LmcDriver(Driver):
             time.sleep(self._poll_s)
 
     def _run(self, job: Job, listener: RunListener) -> RunResult:
-        self._armed = False
-        with self._emission_context():
-            return self._run_armed(job, listener)
+        with self._lock:
+            self._armed = False
+            self._session_open = False
+            self._session_fault = None
+            self._executing = self._seen_busy = False
+        try:
+            with self._emission_context():
+                return self._run_armed(job, listener)
+        finally:
+            with self._lock:
+                self._session_open = False
+                self._executing = False
 
     def _run_armed(self, job: Job, listener: RunListener) -> RunResult:
         # everything that can refuse the job happens before a byte goes out
@@ -380,10 +460,10 @@ class LmcDriver(Driver):
             self._check_interlock(inputs)
             listener.on_emission_possible()
             self._armed = True
+            self._session_open = True
             self._write_ports((self._ports | self._laser_bit) & ~self._pointer_bit)
             self._ask(Cmd.FIBER_SET_MO, 1)
 
-        executing = False
         for n, packet in enumerate(packets, start=1):
             self._wait(
                 lambda r: bool(r.ready),
@@ -393,11 +473,14 @@ class LmcDriver(Driver):
             )
             with self._lock:
                 self._check_abort()
-                self.transport.write_packet(packet)
+                self._packet(packet)
                 self._ask(Cmd.SET_END_OF_LIST, 0)
-                if not executing and (n == 2 or n == len(packets)):
+                if not self._executing and (n == 2 or n == len(packets)):
+                    # the interlock again, immediately before the list can start (same lock)
+                    _, inputs = self._poll()
+                    self._check_interlock(inputs)
+                    self._executing = True
                     self._ask(Cmd.EXECUTE_LIST, retry=False)  # may fire: never repeated blindly
-                    executing = True
             progress(n)
 
         limit = expected_s * WATCHDOG_FACTOR + WATCHDOG_MARGIN_S
@@ -408,18 +491,50 @@ class LmcDriver(Driver):
             tick=lambda: progress(len(packets)),
         )
         with self._lock:
+            self._check_session()
             self._ask(Cmd.FIBER_SET_MO, 0)
             self._write_ports(self._ports & ~self._laser_bit)
             mark_time = self._ask(Cmd.GET_MARK_TIME, 3)
+            self._check_session()
+            self._session_open = False
         elapsed = time.monotonic() - started
-        listener.on_progress(1.0, elapsed)
         ticks = mark_time.r1 + (mark_time.r2 << 16)
+        mark_time_s = ticks * MARK_TIME_TICK_S
+        self._prove_complete(mark_time_s, expected_s)
+        listener.on_progress(1.0, elapsed)
         return RunResult(
             complete=True,
             elapsed_s=elapsed,
-            device_mark_time_s=ticks * MARK_TIME_TICK_S,
+            device_mark_time_s=mark_time_s,
             detail={"packets": len(packets), "entries": len(entries), "estimate_s": expected_s},
         )
+
+    def _prove_complete(self, mark_time_s: float, expected_s: float) -> None:
+        """READY-and-not-BUSY ends the list only on the board session it was started on.
+
+        Raise a DeviceError with ``may_have_emitted`` (unknown, never complete) unless: no transfer
+        failed on any thread since arming (checked by the caller), a reply since ExecuteList showed
+        BUSY (a freshly reset board is READY and never BUSY), and the board's own mark time is not
+        zero nor below MARK_TIME_MIN_RATIO of the estimate (a reset zeroes the counter).
+        """
+        why = ""
+        if not self._seen_busy:
+            why = "the board went READY without ever reporting BUSY after ExecuteList"
+        elif expected_s > 0 and mark_time_s <= 0:
+            why = "the board reports a mark time of 0 s"
+        elif (
+            expected_s > MARK_TIME_CHECK_ABOVE_S and mark_time_s < MARK_TIME_MIN_RATIO * expected_s
+        ):
+            why = (
+                f"the board reports {mark_time_s:.3f} s of marking for a list estimated at "
+                f"{expected_s:.3f} s (below {MARK_TIME_MIN_RATIO:.0%})"
+            )
+        if why:
+            raise DeviceReset(
+                f"{self.url}: {why}; it may have reset mid-list: whether the mark is complete is "
+                "unknown",
+                may_have_emitted=True,
+            )
 
     # --- abort and emission off ----------------------------------------------------------------------
 
@@ -498,7 +613,7 @@ class LmcDriver(Driver):
             )
             with self._lock:
                 self._check_abort()
-                self.transport.write_packet(packet)
+                self._packet(packet)
                 self._ask(Cmd.SET_END_OF_LIST, 0)
                 if not started and (n == 2 or n == len(packets)):
                     self._ask(Cmd.EXECUTE_LIST, retry=False)

@@ -26,6 +26,7 @@ from markstation.errors import (
     DeviceReset,
     DeviceTimeout,
 )
+from markstation.i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ COMMAND_BYTES = 12
 REPLY_BYTES = 8
 PACKET_BYTES = 3072
 
-PERMISSION_HINT = (
+PERMISSION_HINT = N_(
     "on Linux install drivers/70-markstation.rules (see README, 'Devices'); on Windows bind WinUSB "
     "with Zadig (drivers/WINDOWS.md)"
 )
@@ -66,20 +67,35 @@ def translate_usb_error(exc: BaseException, where: str) -> DeviceError:
     err = getattr(exc, "errno", None)
     text = getattr(exc, "strerror", None) or str(exc)
     if isinstance(exc, usb.core.USBTimeoutError) or code in _TIMEOUT_CODES:
-        return DeviceTimeout(f"{where}: the board did not answer in time ({text})")
+        return DeviceTimeout(
+            _("{where}: the board did not answer in time ({error})").format(where=where, error=text)
+        )
     if code in _ACCESS_CODES or err in _ACCESS_ERRNOS:
         return DevicePermissionError(
-            f"{where}: access to the USB board denied ({text}); {PERMISSION_HINT}"
+            _("{where}: access to the USB board denied ({error}); {hint}").format(
+                where=where, error=text, hint=_(PERMISSION_HINT)
+            )
         )
     if code in _BUSY_CODES or err == errno.EBUSY:
         return DeviceError(
-            f"{where}: the board is in use by another program (close EzCad or the other markstation)",
+            _(
+                "{where}: the board is in use by another program (close EzCad or the other "
+                "markstation)"
+            ).format(where=where),
             may_have_emitted=False,
         )
     if err == errno.ECONNRESET:
-        return DeviceReset(f"{where}: the board reset itself ({text}); its list and state are lost")
+        return DeviceReset(
+            _("{where}: the board reset itself ({error}); its list and state are lost").format(
+                where=where, error=text
+            )
+        )
     if code in _GONE_CODES or err in _GONE_ERRNOS:
-        return DeviceDisconnected(f"{where}: the board went away ({text}); check cable and power")
+        return DeviceDisconnected(
+            _("{where}: the board went away ({error}); check cable and power").format(
+                where=where, error=text
+            )
+        )
     if isinstance(exc, usb.core.USBError):
         return DeviceError(f"{where}: USB error ({text})")
     return DeviceError(f"{where}: {type(exc).__name__}: {exc}")
@@ -134,24 +150,32 @@ def select_board(
     """Pick one board: by USB serial, by position, or the first one (DeviceNotFound if none)."""
     boards = find_boards(backend, where=where)
     if not boards:
-        hint = "check the cable and power"
+        hint = _("check the cable and power")
         if find_boards(backend, where=where, product=PID_UNLOADED_CLONE):
-            hint = (
+            hint = _(
                 "a clone board with PID 9980 is attached: it needs EzCad's firmware loaded first, "
                 "which markstation does not do"
             )
-        raise DeviceNotFound(f"{where}: no LMC board (USB 9588:9899) found; {hint}")
+        raise DeviceNotFound(
+            _("{where}: no LMC board (USB 9588:9899) found; {hint}").format(where=where, hint=hint)
+        )
     if serial is not None:
         for dev in boards:
             if usb_serial(dev) == serial:
                 return dev
-        seen = ", ".join(s for s in (usb_serial(d) for d in boards) if s) or "none readable"
-        raise DeviceNotFound(f"{where}: no LMC board with serial '{serial}' (found: {seen})")
+        seen = ", ".join(s for s in (usb_serial(d) for d in boards) if s) or _("none readable")
+        raise DeviceNotFound(
+            _("{where}: no LMC board with serial '{serial}' (found: {seen})").format(
+                where=where, serial=serial, seen=seen
+            )
+        )
     if index is not None:
         if index >= len(boards):
             raise DeviceNotFound(
-                f"{where}: index {index} asked, but {len(boards)} LMC board(s) attached "
-                f"(index counts from 0)"
+                _(
+                    "{where}: index {index} asked, but {count} LMC board(s) attached "
+                    "(index counts from 0)"
+                ).format(where=where, index=index, count=len(boards))
             )
         return boards[index]
     return boards[0]

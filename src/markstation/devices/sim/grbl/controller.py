@@ -13,7 +13,10 @@ synchronisation; laser mode ($32=1: beam only in G1/G2/G3 with M3/M4 and S>0; M4
 rest); alarms, ``$X``, ``$H``, ``$C`` check mode, ``$$``, ``$I``, ``$G``, ``$#``, ``$N``, jogs,
 feed hold/resume and soft reset (ALARM:3 when it interrupts motion, then the banner).
 
-Simplified: constant speed per block (no acceleration), homing sets the position to 0. This module
+Motion time follows GRBL 1.1's planner (:mod:`markstation.devices.grbl.planner`, the model the
+time estimate uses too): trapezoidal acceleration per axis ($120…), max rates ($110…), junction
+deviation ($11), replanned over what the 15-block buffer holds when each block starts; the burn
+position within a block is interpolated linearly in time. Homing sets the position to 0. This module
 is the core (UART, line buffer, planner and motion, resets, alarms, faults); the interpreter is in
 :mod:`.gcode`, the ``$`` commands in :mod:`.settings`, real-time bytes and status reports in
 :mod:`.status`, the burn record in :mod:`.burn`.
@@ -29,6 +32,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 
 from markstation.devices.grbl.codec import Geometry
+from markstation.devices.grbl.planner import Move, PlannerSettings, Vec, block_time
 from markstation.devices.sim.faults import Fault
 from markstation.devices.sim.grbl import status
 from markstation.devices.sim.grbl.burn import BurnRecorder
@@ -87,6 +91,8 @@ class GrblController:
         self.lines_received = 0
         self.disconnected = False
         self.stalled = False
+        #: ``ok`` replies still to be swallowed (fault ``lost-ok``)
+        self.lose_oks = 0
         self.resets = 0
         self.alarms: list[int] = []
         self.errors: list[tuple[str, int]] = []
@@ -111,6 +117,13 @@ class GrblController:
         self.cur_t0 = 0.0
         self.cur_frac0 = 0.0
         self._cur_dur = 0.0
+        self._exit_v = 0.0
+        self._exit_unit: Vec | None = None
+        #: simulated seconds of motion executed (planner-timed, all blocks), and when the first
+        #: block of the current motion began / the last one ended (clock time)
+        self.motion_s = 0.0
+        self.first_motion_at: float | None = None
+        self.last_motion_end = 0.0
         self.motion_free_at = 0.0
         self.pending: Pending | None = None
         self._busy_until = 0.0
@@ -317,11 +330,22 @@ class GrblController:
         return not (self.moving() or self.hold or self.check_mode)
 
     def _duration(self, block: Block) -> float:
+        """Clock seconds of ``block``, from the planner model over what the buffer holds now."""
         pct = self.overrides[1] if block.rapid else self.overrides[0]
-        rate = block.feed_mm_min * pct / 100.0 / 60.0
-        if rate <= 0:
+        if block.feed_mm_min <= 0 or block.length() <= 0:
             return 0.0
-        return scaled(block.length() / rate, self.speed)
+        seconds, self._exit_v, self._exit_unit = block_time(
+            _move(block),
+            (_move(b) for b in self.planner),
+            self._exit_v,
+            self._exit_unit,
+            PlannerSettings.from_grbl(self.settings),
+            override=pct / 100.0,
+        )
+        if not math.isfinite(seconds):
+            return 0.0
+        self.motion_s += seconds
+        return scaled(seconds, self.speed)
 
     def _advance(self, now: float) -> None:
         if self.hold or self.critical:
@@ -334,7 +358,11 @@ class GrblController:
                 self.cur = block
                 self.cur_t0 = max(self.motion_free_at, block.queued_at)
                 self.cur_frac0 = 0.0
+                if self.cur_t0 > self.motion_free_at:  # the buffer ran dry: it started from rest
+                    self._exit_v, self._exit_unit = 0.0, None
                 self._cur_dur = self._duration(block)
+                if self.first_motion_at is None:
+                    self.first_motion_at = self.cur_t0
                 if block.burn_s > 0:
                     self.burn.open_job()
             block = self.cur
@@ -344,6 +372,7 @@ class GrblController:
             self.burn.record(block, self.cur_frac0, 1.0)
             self.pos = list(block.end)
             self.motion_free_at = end
+            self.last_motion_end = end
             self.cur = None
 
     def _current_frac(self, t: float) -> float:
@@ -359,6 +388,7 @@ class GrblController:
             self.burn.close_stroke()
             return
         frac = self._current_frac(t)
+        self._exit_v, self._exit_unit = 0.0, None  # stopped (hold, reset, alarm): from rest again
         self.burn.record(self.cur, self.cur_frac0, frac)
         self.cur_frac0 = frac
         self.cur_t0 = t
@@ -509,6 +539,10 @@ class GrblController:
         if fault is None or self.gcode_lines != fault.at:
             return False
         log.info("simulated GRBL: fault %s at line %d", fault.kind, fault.at)
+        if fault.kind == "lost-ok":
+            # the line runs, but its ``ok`` never reaches the host (a noisy link dropped it)
+            self.lose_oks += 1
+            return False
         if fault.kind == "alarm":
             self.raise_alarm(1, t, critical=True)  # hard limit
             return True
@@ -566,9 +600,15 @@ class GrblController:
             else:
                 self._resume_pending(now)
 
+    def _ok(self) -> None:
+        if self.lose_oks:
+            self.lose_oks -= 1
+            return
+        self.emit("ok")
+
     def _reply(self, text: str, err: int | None) -> None:
         if err is None:
-            self.emit("ok")
+            self._ok()
         else:
             self.errors.append((text, err))
             self.emit(f"error:{err}")
@@ -601,5 +641,9 @@ class GrblController:
             pending.steps.pop(0)
         self.pending = None
         if pending.reply:
-            self.emit("ok")
+            self._ok()
         return True
+
+
+def _move(block: Block) -> Move:
+    return Move(block.start, block.end, math.inf if block.rapid else block.feed_mm_min)

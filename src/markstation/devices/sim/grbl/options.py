@@ -17,7 +17,7 @@ from markstation.devices.sim.timing import parse_timing
 from markstation.errors import ConfigError
 from markstation.profiles import MachineProfile, default_machine_for, load_machine
 
-FAULT_KINDS = ("disconnect", "reset", "alarm", "stall")
+FAULT_KINDS = ("disconnect", "reset", "alarm", "stall", "lost-ok")
 #: the options a ``sim://grbl`` URL may carry for the simulator (the driver adds its own)
 SIM_OPTIONS = ("timing", "ledger", "fault", "settings", "link")
 LINKS = ("real", "ideal")
@@ -86,7 +86,16 @@ def build_controller(
     speed = parse_timing(options.get("timing", "instant"))
     fault = parse_fault(options["fault"], FAULT_KINDS) if options.get("fault") else None
     ledger = Ledger(options["ledger"]) if options.get("ledger") else None
-    settings = parse_settings(options.get("settings", ""), where)
+    # the profile's motion settings first (one default, in profiles/options), then the URL's
+    g = profile.grbl
+    settings = {
+        110: g.max_rate_x_mm_min,
+        111: g.max_rate_y_mm_min,
+        120: g.accel_x_mm_s2,
+        121: g.accel_y_mm_s2,
+        11: g.junction_deviation_mm,
+    }
+    settings.update(parse_settings(options.get("settings", ""), where))
     real = _check_link(options, where)
     controller = GrblController(
         Geometry.from_machine(profile),

@@ -1,0 +1,120 @@
+"""How long an LMC list runs: the board's timing model, pure, in one place.
+
+The simulated board (through :class:`markstation.devices.lmc.codec.ListExecutor`) and the device
+estimate (:func:`markstation.devices.estimate.device_estimate`) both clock a list with
+:class:`ListClock`, so what the estimate says is what the simulator does.
+
+The model, per list entry (speeds are galvo units per millisecond, delays in the units the codec
+writes them):
+
+* **JumpTo**: straight-line distance / jump speed, then the JumpDelay (10 µs ticks);
+* **MarkTo**: straight-line distance / mark speed, then the PolygonDelay (10 µs ticks); the first
+  MarkTo of a run of marks also costs a positive LaserOnDelay (µs; a negative one overlaps the
+  motion), and the first entry after a run of marks costs a positive LaserOffDelay;
+* **DelayTime**, **LaserOnPoint**: w1 × 10 µs;
+* everything else (settings, ports, ReadyMark, FiberOpenMO): no time;
+* **EndOfList** ends the list.
+
+An unset speed counts as the slowest (1 unit/ms). What this model does *not* explain on the one
+real capture we have (ThreeOvals.pcap, 14.4 ms of 226.4 ms) is written in
+``firmware_notes/lmc.md``; no correction factor is applied for it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+# list opcodes (the same values as markstation.devices.lmc.codec.ListOp, which imports this module)
+JUMP_TO = 0x8001
+END_OF_LIST = 0x8002
+LASER_ON_POINT = 0x8003
+DELAY_TIME = 0x8004
+MARK_TO = 0x8005
+JUMP_SPEED = 0x8006
+LASER_ON_DELAY = 0x8007
+LASER_OFF_DELAY = 0x8008
+MARK_SPEED = 0x800C
+JUMP_DELAY = 0x800D
+POLYGON_DELAY = 0x800F
+
+#: one tick of DelayTime, LaserOnPoint, JumpDelay and PolygonDelay, and of GetMarkTime
+TICK_S = 10e-6
+_SIGN_NEGATIVE = 0x8000
+_CENTRE = 0x8000
+
+
+class ListClock:
+    """The time each list entry takes, as the board executes it (see the module docstring)."""
+
+    __slots__ = (
+        "jump_delay_s",
+        "jump_speed",
+        "laser_off_delay_s",
+        "laser_on_delay_s",
+        "mark_speed",
+        "marking",
+        "polygon_delay_s",
+        "pos",
+    )
+
+    def __init__(self) -> None:
+        self.pos = (_CENTRE, _CENTRE)
+        self.jump_speed = 0
+        self.mark_speed = 0
+        self.jump_delay_s = 0.0
+        self.polygon_delay_s = 0.0
+        self.laser_on_delay_s = 0.0
+        self.laser_off_delay_s = 0.0
+        self.marking = False
+
+    def step(self, op: int, w1: int, w2: int) -> float:
+        """Seconds the entry ``(op, w1, w2, …)`` takes; updates position and settings."""
+        seconds = 0.0
+        if op == MARK_TO:
+            dist = math.hypot(w1 - self.pos[0], w2 - self.pos[1])
+            seconds = dist / max(1, self.mark_speed) * 1e-3 + self.polygon_delay_s
+            if not self.marking:
+                seconds += max(0.0, self.laser_on_delay_s)
+                self.marking = True
+            self.pos = (w1, w2)
+            return seconds
+        if self.marking:
+            seconds += max(0.0, self.laser_off_delay_s)
+            self.marking = False
+        if op == JUMP_TO:
+            dist = math.hypot(w1 - self.pos[0], w2 - self.pos[1])
+            seconds += dist / max(1, self.jump_speed) * 1e-3 + self.jump_delay_s
+            self.pos = (w1, w2)
+        elif op in (DELAY_TIME, LASER_ON_POINT):
+            seconds += w1 * TICK_S
+        elif op == JUMP_SPEED:
+            self.jump_speed = w1
+        elif op == MARK_SPEED:
+            self.mark_speed = w1
+        elif op == JUMP_DELAY:
+            self.jump_delay_s = w1 * TICK_S
+        elif op == POLYGON_DELAY:
+            self.polygon_delay_s = w1 * TICK_S
+        elif op == LASER_ON_DELAY:
+            self.laser_on_delay_s = _signed_us(w1, w2)
+        elif op == LASER_OFF_DELAY:
+            self.laser_off_delay_s = _signed_us(w1, w2)
+        return seconds
+
+
+def _signed_us(w1: int, sign: int) -> float:
+    return (-w1 if sign & _SIGN_NEGATIVE else w1) * 1e-6
+
+
+def list_seconds(entries: Iterable[tuple[int, int, int]]) -> float:
+    """Seconds a list of ``(op, w1, w2)`` runs on the board, up to and with its first EndOfList
+    (a list without one runs to its last entry)."""
+    clock = ListClock()
+    total = 0.0
+    step = clock.step
+    for op, w1, w2 in entries:
+        total += step(op, w1, w2)
+        if op == END_OF_LIST:
+            break
+    return total

@@ -1,0 +1,1267 @@
+"""The server store: one PostgreSQL database shared by several marking stations.
+
+Needs psycopg 3 (``pip install 'markstation[postgres]'``); it is imported only when a
+``postgresql://`` store is opened. Credentials come from the URL, ``PGPASSFILE`` or the libpq
+environment (``PGPASSWORD``, ``PGUSER``, …) and are never shown: :attr:`PostgresStore.location`
+and every message carry the URL without its password.
+
+What is the same as on SQLite (:mod:`markstation.queue.sqlite`): the schema holds the transition
+table as a trigger (no ``UPDATE`` can skip the intent), items are undeletable, the journal, its
+Merkle nodes and the checkpoints are append-only (triggers refuse ``UPDATE``, ``DELETE`` and
+``TRUNCATE``), every change is one transaction with its journal record, and the claim (the
+``marking`` intent) is committed before the runner calls the device.
+
+What several stations need:
+
+* **Journal appends are serialised** by ``pg_advisory_xact_lock`` on one key, taken first by
+  every writing transaction, so ``seq`` and the Merkle tree stay one sequence, and no two writers
+  ever wait on each other in another order (no deadlock).
+* **Claiming.** A runner *reserves* the next item before it shows it: ``SELECT … FOR UPDATE SKIP
+  LOCKED`` on the runnable row plus a session-level advisory lock on that item, so two stations
+  never work the same firearm and never wait for each other; the claim itself is the guarded
+  ``UPDATE … WHERE state IN (pending, failed)`` under the journal lock — the exactly-once
+  guarantee does not depend on the reservation.
+* **Liveness.** A runner holds a session-level advisory lock keyed on its station
+  (``pg_try_advisory_lock``); the server drops it when the session ends (SIGKILL, power loss, a
+  cut network). An item in ``marking`` records its station; any open or claim turns the
+  ``marking`` items of stations whose lock is free into ``interrupted`` (a ``recovery`` record),
+  holding that station's lock for the transaction, and never touches a live station's item.
+* **Lost server mid-mark.** The outcome goes to the station's spool (:mod:`~markstation.queue.spool`)
+  first; the station refuses to claim another item until the spool has been written centrally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING, Any
+
+from markstation.errors import (
+    BatchError,
+    JournalError,
+    StoreCorrupt,
+    StoreError,
+    StoreNotFound,
+    StoreReadOnly,
+    StoreUnreachable,
+)
+from markstation.i18n import _
+from markstation.queue.identity import firearm_key
+from markstation.queue.journal import (
+    ChainHead,
+    Record,
+    StoredCheckpoint,
+    canonical_json,
+    new_record,
+    utc_now,
+)
+from markstation.queue.location import public_location, redact
+from markstation.queue.lock import hostname
+from markstation.queue.merkle import EMPTY_ROOT, node_hash, root_hash
+from markstation.queue.models import Actor, Item, ItemChange, NewItem
+from markstation.queue.replay import check_item, replay
+from markstation.queue.spool import Spool
+from markstation.queue.sqlite import OpenMode
+from markstation.queue.states import RUNNABLE, TRANSITIONS, State
+from markstation.queue.store import OperatorInsert, OperatorRow, Store
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA_VERSION = 1
+
+#: advisory-lock namespaces (the first int4 of the two-key form); item reservations use the
+#: one-bigint form, a separate lock space on the server
+LOCK_JOURNAL = 0x4D530001
+LOCK_STATION = 0x4D530002
+LOCK_SCHEMA = 0x4D530003
+_ITEM_LOCK_BASE = 0x4D53 << 40
+
+_RUNNABLE = [s.value for s in RUNNABLE]
+_STATES_SQL = ", ".join(f"'{s.value}'" for s in State)
+_ALLOWED_SQL = " OR ".join(
+    f"(OLD.state = '{a.value}' AND NEW.state = '{b.value}')" for a, b in sorted(TRANSITIONS)
+)
+
+#: the transition guard's body, written into the database; compared on every open and restored
+#: when it differs (an older markstation, or an edit)
+_GUARD_BODY = f"""
+BEGIN
+    IF NOT ({_ALLOWED_SQL}) THEN
+        RAISE EXCEPTION 'illegal item state transition' USING ERRCODE = 'check_violation';
+    END IF;
+    RETURN NEW;
+END
+"""
+
+
+def _refuse(name: str, message: str) -> str:
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        f"BEGIN RAISE EXCEPTION '{message}' USING ERRCODE = 'check_violation'; END\n$$"
+    )
+
+
+_SCHEMA: list[str] = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS batches (
+        id BIGSERIAL PRIMARY KEY,
+        file TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        items INTEGER NOT NULL,
+        imported_at TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        station TEXT NOT NULL,
+        journal_seq BIGINT
+    )""",
+    f"""CREATE TABLE IF NOT EXISTS items (
+        id BIGSERIAL PRIMARY KEY,
+        batch_id BIGINT NOT NULL REFERENCES batches(id),
+        code TEXT NOT NULL UNIQUE,
+        serial TEXT NOT NULL,
+        make TEXT NOT NULL,
+        model TEXT NOT NULL,
+        caliber TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        layout TEXT NOT NULL,
+        extra TEXT NOT NULL,
+        line INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ({_STATES_SQL})),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        inspection TEXT,
+        inspection_note TEXT,
+        reason TEXT,
+        job_sha256 TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        marking_station TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS items_state ON items(state)",
+    """CREATE TABLE IF NOT EXISTS journal (
+        seq BIGINT PRIMARY KEY,
+        type TEXT NOT NULL,
+        time TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        station TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        code TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS journal_code ON journal(code)",
+    """CREATE TABLE IF NOT EXISTS journal_nodes (
+        level INTEGER NOT NULL,
+        idx BIGINT NOT NULL,
+        hash BYTEA NOT NULL,
+        PRIMARY KEY (level, idx)
+    )""",
+    """CREATE TABLE IF NOT EXISTS checkpoints (
+        id BIGSERIAL PRIMARY KEY,
+        time TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        note TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS operators (
+        id BIGSERIAL PRIMARY KEY,
+        name TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('technician', 'supervisor')),
+        pin_hash TEXT NOT NULL,
+        disabled BOOLEAN NOT NULL DEFAULT FALSE,
+        failed_attempts INTEGER NOT NULL DEFAULT 0,
+        locked_until TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX IF NOT EXISTS operators_name ON operators (lower(name))",
+    "CREATE TABLE IF NOT EXISTS stations (id SERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE)",
+    """CREATE TABLE IF NOT EXISTS runners (
+        station TEXT PRIMARY KEY,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        since TEXT NOT NULL
+    )""",
+    _refuse("ms_append_only", "the journal is append-only"),
+    _refuse("ms_items_no_delete", "items are never deleted"),
+    _refuse("ms_operators_no_delete", "operators are never deleted (disable them)"),
+    "CREATE OR REPLACE FUNCTION ms_items_transition_guard() RETURNS trigger "
+    f"LANGUAGE plpgsql AS $${_GUARD_BODY}$$",
+]
+for _table in ("journal", "journal_nodes", "checkpoints"):
+    _SCHEMA += [
+        f"DROP TRIGGER IF EXISTS {_table}_append_only ON {_table}",
+        f"CREATE TRIGGER {_table}_append_only BEFORE UPDATE OR DELETE ON {_table} "
+        "FOR EACH ROW EXECUTE FUNCTION ms_append_only()",
+        f"DROP TRIGGER IF EXISTS {_table}_no_truncate ON {_table}",
+        f"CREATE TRIGGER {_table}_no_truncate BEFORE TRUNCATE ON {_table} "
+        "FOR EACH STATEMENT EXECUTE FUNCTION ms_append_only()",
+    ]
+_SCHEMA += [
+    "DROP TRIGGER IF EXISTS items_no_delete ON items",
+    "CREATE TRIGGER items_no_delete BEFORE DELETE ON items "
+    "FOR EACH ROW EXECUTE FUNCTION ms_items_no_delete()",
+    "DROP TRIGGER IF EXISTS items_no_truncate ON items",
+    "CREATE TRIGGER items_no_truncate BEFORE TRUNCATE ON items "
+    "FOR EACH STATEMENT EXECUTE FUNCTION ms_items_no_delete()",
+    "DROP TRIGGER IF EXISTS operators_no_delete ON operators",
+    "CREATE TRIGGER operators_no_delete BEFORE DELETE ON operators "
+    "FOR EACH ROW EXECUTE FUNCTION ms_operators_no_delete()",
+    "DROP TRIGGER IF EXISTS items_transition_guard ON items",
+    "CREATE TRIGGER items_transition_guard BEFORE UPDATE OF state ON items "
+    "FOR EACH ROW EXECUTE FUNCTION ms_items_transition_guard()",
+]
+
+#: schema upgrades: MIGRATIONS[n] takes a store from schema n to n + 1 (none yet)
+MIGRATIONS: dict[int, list[str]] = {}
+
+_REQUIRED_TABLES = frozenset({"meta", "batches", "items", "journal", "journal_nodes", "runners"})
+
+_ITEM_FIELDS = tuple(f.name for f in fields(Item))
+_ITEM_COLUMNS = ", ".join(_ITEM_FIELDS)
+_RECORD_COLUMNS = "seq, type, time, operator, station, payload, prev_hash, hash"
+
+
+def _item(row: Sequence[Any]) -> Item:
+    values = dict(zip(_ITEM_FIELDS, row[: len(_ITEM_FIELDS)], strict=True))
+    values["extra"] = json.loads(values["extra"])
+    values["state"] = State(values["state"])
+    values["id"] = int(values["id"])
+    values["batch_id"] = int(values["batch_id"])
+    return Item(**values)
+
+
+def _record(row: Sequence[Any]) -> Record:
+    try:
+        payload = json.loads(row[5])
+        if not isinstance(payload, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise JournalError(
+            f"journal record seq {row[0]} ({row[1]}): payload is not readable JSON (edited)"
+        ) from exc
+    return Record(int(row[0]), row[1], row[2], row[3], row[4], payload, row[6], row[7])
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise StoreError(
+            "a postgresql:// store needs psycopg: pip install 'markstation[postgres]'"
+        ) from exc
+    return psycopg
+
+
+def _one_line(exc: BaseException, url: str) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    password = _password_of(url)
+    if password:
+        text = text.replace(password, "***")
+    return redact(text)
+
+
+def _password_of(url: str) -> str | None:
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        if ":" in userinfo:
+            return unquote(userinfo.split(":", 1)[1]) or None
+    for k, v in parse_qsl(parts.query):
+        if k.lower() == "password":
+            return v or None
+    return None
+
+
+def connect_failure(url: str, exc: BaseException) -> StoreError:
+    """One line for a failure to connect to the server at ``url`` (never with the password)."""
+    where = public_location(url)
+    detail = _one_line(exc, url)
+    low = detail.lower()
+    if "authentication failed" in low or "no password supplied" in low or "password" in low:
+        return StoreUnreachable(
+            f"authentication failed: {where}: the server refused the credentials (give them in "
+            f"the URL, PGPASSFILE or PGPASSWORD): {detail}"
+        )
+    if "does not exist" in low and "database" in low:
+        return StoreNotFound(f"missing: {where}: the database does not exist on the server")
+    return StoreUnreachable(f"cannot reach the server: {where}: {detail}")
+
+
+class _Lost(Exception):
+    """The connection to the server broke inside a store operation."""
+
+
+class PostgresStore(Store):
+    """Batches, items and the journal of one campaign in a PostgreSQL database."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        actor: Actor | None = None,
+        recover: bool = True,
+        mode: OpenMode = "create",
+        connect_timeout: int = 10,
+    ) -> None:
+        self.url = url
+        self.mode: OpenMode = mode
+        self.readonly = False
+        self.created = False
+        self.notes: list[str] = []
+        self.recovered: list[str] = []
+        self.connect_timeout = connect_timeout
+        self._location = public_location(url)
+        self._actor = actor or Actor("markstation", hostname())
+        self._pg = _psycopg()
+        #: the station whose runner lock this object holds, and that station's id
+        self._station: str | None = None
+        self._station_id: int | None = None
+        self._reserved: dict[str, int] = {}
+        self._import_rows: dict[int, tuple[Record, dict[str, Any]]] = {}
+        self._conn: psycopg.Connection[Any] = self._connect()
+        try:
+            self._open_schema()
+        except BaseException:
+            self._conn.close()
+            raise
+        if recover and not self.readonly:
+            try:
+                self.recovered = self.recover(self._actor)
+            except StoreError as exc:
+                if mode != "read":
+                    self._conn.close()
+                    raise
+                self.notes.append(f"crash recovery not done: {exc}")
+
+    @property
+    def location(self) -> str:
+        return self._location
+
+    @property
+    def path(self) -> str:
+        """For messages that name the store (the same as :attr:`location`)."""
+        return self._location
+
+    # --- connection and schema ---------------------------------------------------------------
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        pg = self._pg
+        try:
+            conn: psycopg.Connection[Any] = pg.connect(
+                self.url,
+                autocommit=True,
+                connect_timeout=self.connect_timeout,
+                application_name="markstation",
+            )
+        except pg.Error as exc:
+            raise connect_failure(self.url, exc) from None
+        try:
+            # the intent must be on the server's disk before the device is called
+            conn.execute("SET synchronous_commit = on")
+            if self.mode == "readonly":
+                conn.execute("SET default_transaction_read_only = on")
+                self.readonly = True
+        except pg.Error as exc:
+            conn.close()
+            raise connect_failure(self.url, exc) from None
+        return conn
+
+    def _failure(self, exc: BaseException, doing: str = "") -> StoreError:
+        pg = self._pg
+        what = f" ({doing})" if doing else ""
+        detail = _one_line(exc, self.url)
+        if isinstance(exc, pg.errors.ReadOnlySqlTransaction | pg.errors.InsufficientPrivilege):
+            return StoreReadOnly(f"read-only: {self.location} cannot be written{what}: {detail}")
+        if isinstance(exc, pg.OperationalError) or self._conn.broken:
+            return StoreUnreachable(
+                f"lost the server: {self.location}{what}: {detail}; nothing more is done "
+                "until the station reconnects"
+            )
+        return StoreError(f"{self.location}{what}: {detail}")
+
+    def _tables(self) -> set[str]:
+        rows = self._conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+        ).fetchall()
+        return {str(r[0]) for r in rows}
+
+    def _version(self) -> int | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        try:
+            return int(row[0]) if row is not None else None
+        except (TypeError, ValueError):
+            return None
+
+    def _open_schema(self) -> None:
+        pg = self._pg
+        try:
+            tables = self._tables()
+            if not tables & _REQUIRED_TABLES:
+                if self.mode != "create":
+                    raise StoreNotFound(
+                        _(
+                            "missing: no store at {path} (a new store is only created by "
+                            "'markstation batch import')"
+                        ).format(path=self.location)
+                        + " "
+                        + _("or 'markstation db migrate'")
+                    )
+                self.created = install_schema(self._conn)
+                return
+            missing = _REQUIRED_TABLES - tables
+            if missing:
+                raise StoreCorrupt(
+                    f"not a markstation store: {self.location} lacks markstation's tables "
+                    f"({', '.join(sorted(missing))} missing)"
+                )
+            version = self._version()
+            if version is None:
+                raise StoreCorrupt(
+                    f"not a markstation store: {self.location} has no schema version"
+                )
+            if version > SCHEMA_VERSION:
+                raise StoreCorrupt(
+                    f"wrong schema: {self.location}: store schema {version} is newer than this "
+                    f"markstation understands ({SCHEMA_VERSION}); use a newer markstation"
+                )
+            if version < SCHEMA_VERSION:
+                raise StoreCorrupt(
+                    f"wrong schema: {self.location}: store schema {version}, this markstation "
+                    f"needs {SCHEMA_VERSION}: run 'markstation db migrate --db URL'"
+                )
+            if not self.readonly:
+                self._restore_guard()
+        except pg.Error as exc:
+            raise self._failure(exc, "cannot open the store") from None
+
+    def _restore_guard(self) -> None:
+        """The transition trigger as this code says it, whatever the database holds."""
+        row = self._conn.execute(
+            "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE p.proname = 'ms_items_transition_guard' AND n.nspname = current_schema()"
+        ).fetchone()
+        trig = self._conn.execute(
+            "SELECT 1 FROM pg_trigger WHERE tgname = 'items_transition_guard' "
+            "AND tgrelid = 'items'::regclass AND tgenabled <> 'D'"
+        ).fetchone()
+        if row is not None and row[0] == _GUARD_BODY and trig is not None:
+            return
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SCHEMA,))
+                for statement in _SCHEMA:
+                    self._conn.execute(statement)
+        except self._pg.errors.InsufficientPrivilege:
+            raise StoreCorrupt(
+                f"{self.location}: the transition guard was changed and this role may not "
+                "restore it: run 'markstation db migrate' as the database owner"
+            ) from None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.release_runner()
+        with contextlib.suppress(Exception):
+            self._conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One transaction that starts by taking the journal lock (every writer does, first)."""
+        pg = self._pg
+        if self.readonly:
+            raise StoreReadOnly(
+                f"read-only: {self.location} was opened read-only; this command needs to write "
+                "to it"
+            )
+        try:
+            with self._conn.transaction():
+                self._conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_JOURNAL,))
+                yield
+        except pg.errors.IntegrityError:
+            raise
+        except pg.Error as exc:
+            if isinstance(exc, pg.OperationalError) or self._conn.broken:
+                raise _Lost(str(exc)) from exc
+            raise self._failure(exc, "the change was not stored") from None
+
+    def _lost(self, lost: _Lost, doing: str) -> StoreError:
+        cause = lost.__cause__ or lost
+        return self._failure(cause, doing)
+
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._conn.execute(sql, args).fetchall()
+        except self._pg.Error as exc:
+            raise self._failure(exc, "cannot read the store") from None
+
+    # --- journal -----------------------------------------------------------------------------
+
+    def _append_in_tx(self, record_type: str, actor: Actor, payload: Mapping[str, Any]) -> Record:
+        row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
+        seq = int(row[0] if row else 0) + 1
+        rec = new_record(
+            seq, record_type, operator=actor.operator, station=actor.station, payload=payload
+        )
+        code = rec.payload.get("code")
+        self._conn.execute(
+            "INSERT INTO journal (seq, type, time, operator, station, payload, prev_hash, hash, "
+            "code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                rec.seq,
+                rec.type,
+                rec.time,
+                rec.operator,
+                rec.station,
+                canonical_json(rec.payload),
+                rec.prev_hash,
+                rec.hash,
+                code if isinstance(code, str) else None,
+            ),
+        )
+        self._add_leaf_in_tx(seq - 1, bytes.fromhex(rec.hash))
+        return rec
+
+    def _add_leaf_in_tx(self, index: int, leaf: bytes) -> None:
+        args: list[Any] = [0, index, leaf]
+        level, h = 0, leaf
+        while index & 1:
+            h = node_hash(self.tree_node(level, index - 1), h)
+            level, index = level + 1, index >> 1
+            args += (level, index, h)
+        marks = ", ".join(["(%s, %s, %s)"] * (len(args) // 3))
+        self._conn.execute(f"INSERT INTO journal_nodes (level, idx, hash) VALUES {marks}", args)
+
+    def append(self, record_type: str, *, actor: Actor, payload: Mapping[str, Any]) -> Record:
+        try:
+            with self._write():
+                return self._append_in_tx(record_type, actor, payload)
+        except _Lost as lost:
+            raise self._lost(lost, "the record was not stored") from None
+
+    def records(self) -> Iterator[Record]:
+        for row in self._read(f"SELECT {_RECORD_COLUMNS} FROM journal ORDER BY seq"):
+            yield _record(row)
+
+    def head(self) -> ChainHead:
+        pg = self._pg
+        try:
+            # one snapshot, so size and nodes agree even while another station appends
+            with self._conn.transaction():
+                self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                row = self._conn.execute(
+                    "SELECT COUNT(*) FROM journal_nodes WHERE level = 0"
+                ).fetchone()
+                size = int(row[0]) if row else 0
+                root = root_hash(self.tree_node, size) if size else EMPTY_ROOT
+        except pg.Error as exc:
+            raise self._failure(exc, "cannot read the journal") from None
+        return ChainHead(size, root.hex())
+
+    def tree_node(self, level: int, index: int) -> bytes:
+        row = self._conn.execute(
+            "SELECT hash FROM journal_nodes WHERE level = %s AND idx = %s", (level, index)
+        ).fetchone()
+        if row is None:
+            raise JournalError(f"{self.location}: tree node ({level}, {index}) is missing (edited)")
+        return bytes(row[0])
+
+    def tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
+        for level, index, h in self._read(
+            "SELECT level, idx, hash FROM journal_nodes ORDER BY level, idx"
+        ):
+            yield int(level), int(index), bytes(h)
+
+    def add_checkpoint(self, text: str, *, reason: str) -> StoredCheckpoint:
+        when = utc_now()
+        try:
+            with self._write():
+                row = self._conn.execute(
+                    "INSERT INTO checkpoints (time, reason, note) VALUES (%s, %s, %s) RETURNING id",
+                    (when, reason, text),
+                ).fetchone()
+        except _Lost as lost:
+            raise self._lost(lost, "the checkpoint was not stored") from None
+        return StoredCheckpoint(int(row[0]) if row else 0, when, reason, text)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        rows = self._read("SELECT id, time, reason, note FROM checkpoints ORDER BY id")
+        return [StoredCheckpoint(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+    # --- items -------------------------------------------------------------------------------
+
+    def import_batch(
+        self, *, file: str, sha256: str, items: Sequence[NewItem], actor: Actor
+    ) -> int:
+        now = utc_now()
+        try:
+            with self._write():
+                row = self._conn.execute(
+                    "INSERT INTO batches (file, sha256, items, imported_at, operator, station) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                    (file, sha256, len(items), now, actor.operator, actor.station),
+                ).fetchone()
+                batch_id = int(row[0]) if row else 0
+                with self._conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO items (batch_id, code, serial, make, model, caliber, owner, "
+                        "layout, extra, line, state, created_at, updated_at) VALUES "
+                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s)",
+                        [
+                            (
+                                batch_id,
+                                it.code,
+                                it.serial,
+                                it.make,
+                                it.model,
+                                it.caliber,
+                                it.owner,
+                                it.layout,
+                                json.dumps(dict(it.extra), sort_keys=True, ensure_ascii=False),
+                                it.line,
+                                now,
+                                now,
+                            )
+                            for it in items
+                        ],
+                    )
+                rec = self._append_in_tx(
+                    "batch-imported",
+                    actor,
+                    {
+                        "batch": batch_id,
+                        "file": file,
+                        "sha256": sha256,
+                        "items": len(items),
+                        "codes": [it.code for it in items],
+                        "rows": [
+                            {
+                                "code": it.code,
+                                "serial": it.serial,
+                                "make": it.make,
+                                "model": it.model,
+                                "caliber": it.caliber,
+                                "owner": it.owner,
+                                "layout": it.layout,
+                                "line": it.line,
+                                "extra": dict(it.extra),
+                            }
+                            for it in items
+                        ],
+                    },
+                )
+                self._conn.execute(
+                    "UPDATE batches SET journal_seq = %s WHERE id = %s", (rec.seq, batch_id)
+                )
+        except self._pg.errors.IntegrityError as exc:
+            raise BatchError(
+                _("{file}: nothing imported, a code is already in the store ({error})").format(
+                    file=file, error=_one_line(exc, self.url)
+                )
+            ) from None
+        except _Lost as lost:
+            raise self._lost(lost, "nothing imported") from None
+        return batch_id
+
+    def find_codes(self, codes: Iterable[str]) -> dict[str, Item]:
+        wanted = list(dict.fromkeys(codes))
+        found: dict[str, Item] = {}
+        for i in range(0, len(wanted), 5000):
+            for row in self._read(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE code = ANY(%s)", (wanted[i : i + 5000],)
+            ):
+                it = _item(row)
+                found[it.code] = it
+        return found
+
+    def find_firearms(self) -> dict[tuple[str, str], Item]:
+        result: dict[tuple[str, str], Item] = {}
+        for row in self._read(
+            f"SELECT {_ITEM_COLUMNS} FROM items WHERE state <> 'voided' ORDER BY id"
+        ):
+            it = _item(row)
+            result.setdefault(firearm_key(it.make, it.serial), it)
+        return result
+
+    def item(self, code: str) -> Item | None:
+        rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM items WHERE code = %s", (code,))
+        return _item(rows[0]) if rows else None
+
+    def items(self, states: Iterable[State] | None = None) -> list[Item]:
+        if states is None:
+            rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id")
+        else:
+            rows = self._read(
+                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state = ANY(%s) ORDER BY id",
+                ([s.value for s in states],),
+            )
+        return [_item(r) for r in rows]
+
+    def counts(self) -> dict[State, int]:
+        result = {s: 0 for s in State}
+        for state, n in self._read("SELECT state, COUNT(*) FROM items GROUP BY state"):
+            result[State(state)] = int(n)
+        return result
+
+    def _records_about(self, codes: Sequence[str]) -> list[Record]:
+        """The journal records that prove ``codes``: their import records (each cut down to
+        those codes) and every record naming one of them, in seq order."""
+        rows = self._conn.execute(
+            f"SELECT {_RECORD_COLUMNS} FROM journal WHERE code = ANY(%s) ORDER BY seq",
+            (list(codes),),
+        ).fetchall()
+        imports = self._conn.execute(
+            "SELECT DISTINCT b.journal_seq FROM items i JOIN batches b ON b.id = i.batch_id "
+            "WHERE i.code = ANY(%s) AND b.journal_seq IS NOT NULL",
+            (list(codes),),
+        ).fetchall()
+        out = [_record(r) for r in rows]
+        for (seq,) in imports:
+            seq = int(seq)
+            if seq not in self._import_rows:
+                got = self._conn.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM journal WHERE seq = %s", (seq,)
+                ).fetchone()
+                if got is None:
+                    continue
+                rec = _record(got)
+                rows_by_code = {
+                    str(r.get("code")): r
+                    for r in rec.payload.get("rows") or []
+                    if isinstance(r, dict)
+                }
+                self._import_rows[seq] = (rec, rows_by_code)
+            rec, rows_by_code = self._import_rows[seq]
+            mine = [c for c in codes if c in set(rec.payload.get("codes") or [])]
+            payload = {
+                **{k: v for k, v in rec.payload.items() if k not in ("codes", "rows")},
+                "codes": mine,
+                "rows": [rows_by_code[c] for c in mine if c in rows_by_code],
+            }
+            out.append(
+                Record(
+                    rec.seq, rec.type, rec.time, rec.operator, rec.station, payload, "", rec.hash
+                )
+            )
+        out.sort(key=lambda r: r.seq)
+        return out
+
+    def _check_against_journal(self, code: str) -> None:
+        """Inside the write: refuse to act on an item whose row is not what its journal proves."""
+        try:
+            proven = replay(self._records_about([code])).get(code)
+            check_item(self.item(code), proven, code=code)
+        except JournalError as exc:
+            raise StoreError(f"{self.location}: refused, the journal decides: {exc}") from exc
+
+    def _apply(self, change: ItemChange) -> Item | None:
+        if change.to is State.MARKING:
+            self._before_claim(change.actor)
+        try:
+            with self._write():
+                if State.MARKING not in change.allowed_from:
+                    self._check_against_journal(change.code)
+                return self._apply_in_tx(change)
+        except self._pg.errors.IntegrityError as exc:
+            to = change.to.value if change.to else "unchanged"
+            detail = _one_line(exc, self.url).split(" CONTEXT:")[0]
+            raise BatchError(f"item '{change.code}': {detail} (to {to})") from None
+        except _Lost as lost:
+            if change.allowed_from == (State.MARKING,) and change.to not in (None, State.MARKING):
+                raise self._spool_outcome(change, lost) from None
+            raise self._lost(lost, "the change was not stored") from None
+
+    def _apply_in_tx(self, change: ItemChange) -> Item | None:
+        cols = sorted(change.updates)
+        sets = ["updated_at = %s", *(f"{c} = %s" for c in cols)]
+        args: list[Any] = [utc_now(), *(change.updates[c] for c in cols)]
+        if change.to is not None:
+            sets.insert(0, "state = %s")
+            args.insert(0, change.to.value)
+            sets.append("marking_station = %s")
+            args.append(change.actor.station if change.to is State.MARKING else None)
+        if change.count_attempt:
+            sets.append("attempts = attempts + 1")
+        row = self._conn.execute(
+            f"UPDATE items SET {', '.join(sets)} WHERE code = %s AND state = ANY(%s) "
+            f"RETURNING {_ITEM_COLUMNS}",
+            [*args, change.code, [s.value for s in change.allowed_from]],
+        ).fetchone()
+        if row is None:
+            return None
+        self._append_in_tx(change.record_type, change.actor, self.journaled_payload(change))
+        return _item(row)
+
+    # --- the station's spool -------------------------------------------------------------------
+
+    def spool(self, station: str | None = None) -> Spool:
+        return Spool.for_station(self.location, station or self._station or self._actor.station)
+
+    def _spool_outcome(self, change: ItemChange, lost: _Lost) -> StoreError:
+        spool = self.spool(change.actor.station)
+        spool.add(
+            {
+                "code": change.code,
+                "to": change.to.value if change.to else None,
+                "record_type": change.record_type,
+                "operator": change.actor.operator,
+                "station": change.actor.station,
+                "payload": dict(change.payload),
+                "updates": dict(change.updates),
+                "spooled_at": utc_now(),
+            }
+        )
+        cause = _one_line(lost.__cause__ or lost, self.url)
+        written = False
+        with contextlib.suppress(StoreError):
+            self._reconnect()
+            written = not self.flush_spool(change.actor.station)
+        where = "written to the server after reconnecting" if written else f"kept in {spool.path}"
+        return StoreUnreachable(
+            f"lost the server: {self.location}: {cause}; the outcome of {change.code} "
+            f"({change.to.value if change.to else '?'}) is {where}; no new item starts until "
+            "the station is back on the server (run again)"
+        )
+
+    def _reconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            self._conn.close()
+        self._conn = self._connect()
+        self._station, self._station_id = None, None  # the session locks went with the session
+        self._reserved.clear()
+
+    def flush_spool(self, station: str | None = None) -> list[dict[str, Any]]:
+        """Write the spooled outcomes of ``station`` to the server; return those still undelivered.
+
+        An item still ``marking`` gets its outcome as the ``device-outcome`` record it would have
+        had. An item some other station already turned ``interrupted`` (this station's lock was
+        gone) keeps that state, and the outcome is journaled as evidence beside it, for whoever
+        resolves it.
+        """
+        spool = self.spool(station)
+        pending = spool.entries()
+        left: list[dict[str, Any]] = []
+        for entry in pending:
+            try:
+                self._deliver(entry)
+            except (StoreError, _Lost, self._pg.Error):
+                left.append(entry)
+        if len(left) != len(pending):
+            spool.keep_only(left)
+        return left
+
+    def _deliver(self, entry: dict[str, Any]) -> None:
+        code = str(entry["code"])
+        actor = Actor(str(entry["operator"]), str(entry["station"]))
+        payload = {**entry["payload"], "spooled_at": entry.get("spooled_at")}
+        change = ItemChange(
+            code,
+            (State.MARKING,),
+            State(entry["to"]),
+            str(entry["record_type"]),
+            actor,
+            payload,
+            dict(entry.get("updates") or {}),
+        )
+        with self._write():
+            current = self.item(code)
+            if current is None:
+                raise StoreError(f"{self.location}: spooled outcome for unknown item '{code}'")
+            if (
+                current is not None
+                and current.state is State.MARKING
+                and self._apply_in_tx(change) is not None
+            ):
+                return
+            # already recovered (or resolved): the outcome is evidence, not a move
+            evidence = {
+                "code": code,
+                "outcome": entry["to"],
+                "spooled": True,
+                "note": "device outcome written after the station lost the server; the item "
+                "had already left marking",
+                **{k: v for k, v in entry["payload"].items() if k not in ("code", "to")},
+            }
+            self._append_in_tx("device-outcome", actor, evidence)
+
+    def _before_claim(self, actor: Actor) -> None:
+        left = self.flush_spool(actor.station)
+        if left:
+            codes = ", ".join(str(e.get("code")) for e in left)
+            raise StoreUnreachable(
+                f"{self.location}: the outcome of {codes} is not yet written to the server "
+                f"(spool {self.spool(actor.station).path}); no new item starts until it is"
+            )
+        # the claiming station is alive (it is this process), whether or not it holds its lock
+        self.recovered.extend(self._recover(actor, own_dead=False, alive=actor.station))
+
+    # --- operators ---------------------------------------------------------------------------------------
+
+    _OPERATOR_COLUMNS = "name, role, pin_hash, disabled, failed_attempts, locked_until"
+
+    @staticmethod
+    def _operator(row: Sequence[Any]) -> OperatorRow:
+        return OperatorRow(row[0], row[1], row[2], bool(row[3]), int(row[4]), row[5])
+
+    def operator_rows(self) -> list[OperatorRow]:
+        rows = self._read(f"SELECT {self._OPERATOR_COLUMNS} FROM operators ORDER BY id")
+        return [self._operator(r) for r in rows]
+
+    def operator_row(self, name: str) -> OperatorRow | None:
+        rows = self._read(
+            f"SELECT {self._OPERATOR_COLUMNS} FROM operators WHERE lower(name) = lower(%s)",
+            (name,),
+        )
+        return self._operator(rows[0]) if rows else None
+
+    def insert_operator(
+        self,
+        row: OperatorRow,
+        *,
+        first_role: str,
+        record_type: str,
+        actor: Actor,
+        payload: Mapping[str, Any],
+    ) -> OperatorInsert:
+        now = utc_now()
+        try:
+            with self._write():
+                if self._conn.execute(
+                    "SELECT 1 FROM operators WHERE lower(name) = lower(%s)", (row.name,)
+                ).fetchone():
+                    return "name-taken"
+                empty = self._conn.execute("SELECT 1 FROM operators LIMIT 1").fetchone() is None
+                if empty and row.role != first_role:
+                    return "first-role"
+                self._conn.execute(
+                    "INSERT INTO operators (name, role, pin_hash, disabled, failed_attempts, "
+                    "locked_until, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        row.name,
+                        row.role,
+                        row.pin_hash,
+                        row.disabled,
+                        row.failed_attempts,
+                        row.locked_until,
+                        now,
+                        now,
+                    ),
+                )
+                self._append_in_tx(record_type, actor, payload)
+        except _Lost as lost:
+            raise self._lost(lost, "the operator was not stored") from None
+        return "added"
+
+    def update_operator(
+        self,
+        expected: OperatorRow,
+        new: OperatorRow,
+        *,
+        actor: Actor,
+        records: Sequence[tuple[str, Mapping[str, Any]]],
+    ) -> OperatorRow | None:
+        if new.name.casefold() != expected.name.casefold():
+            raise ValueError("update_operator cannot rename an operator")
+        try:
+            with self._write():
+                cur = self._conn.execute(
+                    "UPDATE operators SET role = %s, pin_hash = %s, disabled = %s, "
+                    "failed_attempts = %s, locked_until = %s, updated_at = %s "
+                    "WHERE name = %s AND role = %s AND pin_hash = %s AND disabled = %s "
+                    "AND failed_attempts = %s AND locked_until IS NOT DISTINCT FROM %s",
+                    (
+                        new.role,
+                        new.pin_hash,
+                        new.disabled,
+                        new.failed_attempts,
+                        new.locked_until,
+                        utc_now(),
+                        expected.name,
+                        expected.role,
+                        expected.pin_hash,
+                        expected.disabled,
+                        expected.failed_attempts,
+                        expected.locked_until,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    return None
+                for record_type, payload in records:
+                    self._append_in_tx(record_type, actor, payload)
+        except _Lost as lost:
+            raise self._lost(lost, "the operator was not updated") from None
+        return self.operator_row(expected.name)
+
+    # --- stations: runner locks, reservations and recovery ------------------------------------------
+
+    def _station_key(self, name: str, *, create: bool) -> int | None:
+        if create:
+            self._conn.execute(
+                "INSERT INTO stations (name) VALUES (%s) ON CONFLICT (name) DO NOTHING", (name,)
+            )
+        row = self._conn.execute("SELECT id FROM stations WHERE name = %s", (name,)).fetchone()
+        return int(row[0]) if row else None
+
+    def acquire_runner(self, actor: Actor) -> list[str]:
+        """Become the runner of ``actor.station`` (one live runner per station; several stations
+        run at once). Writes this station's spooled outcomes first, then recovers."""
+        if self.readonly:
+            raise StoreReadOnly(
+                f"read-only: {self.location} was opened read-only; marking needs to write to it"
+            )
+        pg = self._pg
+        if self._station == actor.station:
+            return []
+        try:
+            sid = self._station_key(actor.station, create=True)
+            got = False
+            deadline = time.monotonic() + 3.0  # a recovering station holds the lock briefly
+            while True:
+                row = self._conn.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s)", (LOCK_STATION, sid)
+                ).fetchone()
+                got = bool(row and row[0])
+                if got or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+        except pg.Error as exc:
+            raise self._failure(exc, "cannot take the runner lock") from None
+        if not got:
+            who = self._runner_row(actor.station)
+            detail = (
+                " "
+                + _("(pid {pid} on {host}, operator {operator}, since {since})").format(
+                    pid=who["pid"], host=who["host"], operator=who["operator"], since=who["since"]
+                )
+                if who
+                else ""
+            )
+            raise StoreError(
+                _("{path}: another runner is marking from this store").format(path=self.location)
+                + f" as station {actor.station}"
+                + detail
+            )
+        self._station, self._station_id = actor.station, sid
+        try:
+            with self._write():
+                self._conn.execute(
+                    "INSERT INTO runners (station, pid, host, operator, since) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (station) DO UPDATE SET "
+                    "pid = EXCLUDED.pid, host = EXCLUDED.host, operator = EXCLUDED.operator, "
+                    "since = EXCLUDED.since",
+                    (actor.station, os.getpid(), hostname(), actor.operator, utc_now()),
+                )
+        except _Lost as lost:
+            raise self._lost(lost, "cannot register the runner") from None
+        left = self.flush_spool(actor.station)
+        if left:
+            self.release_runner()
+            raise StoreUnreachable(
+                f"{self.location}: spooled outcomes could not be written "
+                f"({', '.join(str(e.get('code')) for e in left)}); not starting"
+            )
+        # we hold the station's lock: anything still marking as this station is from a runner
+        # of it that died; other stations' items only if their lock is free
+        codes = self._recover(actor, own_dead=True)
+        self.recovered.extend(codes)
+        return codes
+
+    def release_runner(self) -> None:
+        if self._station is None:
+            return
+        station, sid = self._station, self._station_id
+        self._station, self._station_id = None, None
+        for code in list(self._reserved):
+            self.unreserve(code)
+        if self._conn.broken or self._conn.closed:
+            return
+        with contextlib.suppress(StoreError, _Lost, self._pg.Error), self._write():
+            self._conn.execute(
+                "DELETE FROM runners WHERE station = %s AND pid = %s", (station, os.getpid())
+            )
+        with contextlib.suppress(self._pg.Error):
+            self._conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_STATION, sid))
+
+    def _live_stations(self) -> set[str]:
+        rows = self._read(
+            "SELECT s.name FROM stations s JOIN pg_locks l ON l.locktype = 'advisory' "
+            "AND l.classid = %s AND l.objid = s.id AND l.objsubid = 2 AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (LOCK_STATION,),
+        )
+        return {str(r[0]) for r in rows}
+
+    def _runner_row(self, station: str) -> dict[str, Any] | None:
+        rows = self._read(
+            "SELECT pid, host, operator, since, station FROM runners WHERE station = %s",
+            (station,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        return {"pid": r[0], "host": r[1], "operator": r[2], "since": r[3], "station": r[4]}
+
+    def runners(self) -> list[dict[str, Any]]:
+        """Every live runner (one per station), by when it started."""
+        live = self._live_stations()
+        rows = self._read("SELECT pid, host, operator, since, station FROM runners ORDER BY since")
+        return [
+            {"pid": r[0], "host": r[1], "operator": r[2], "since": r[3], "station": r[4]}
+            for r in rows
+            if r[4] in live
+        ]
+
+    def runner_info(self) -> dict[str, Any] | None:
+        found = self.runners()
+        if not found:
+            return None
+        return {**found[0], "stations": found}
+
+    def reserve(self, code: str) -> bool:
+        if self._station is None:
+            return True
+        pg = self._pg
+        try:
+            with self._conn.transaction():
+                row = self._conn.execute(
+                    "SELECT id FROM items WHERE code = %s AND state = ANY(%s) "
+                    "FOR UPDATE SKIP LOCKED",
+                    (code, _RUNNABLE),
+                ).fetchone()
+                if row is None:
+                    return False
+                key = _ITEM_LOCK_BASE + int(row[0])
+                got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        except pg.Error as exc:
+            raise self._failure(exc, "cannot reserve the item") from None
+        if got and got[0]:
+            self._reserved[code] = key
+            return True
+        return False
+
+    def unreserve(self, code: str) -> None:
+        key = self._reserved.pop(code, None)
+        if key is None or self._conn.broken or self._conn.closed:
+            return
+        with contextlib.suppress(self._pg.Error):
+            self._conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def recover(self, actor: Actor) -> list[str]:
+        return self._recover(actor, own_dead=False)
+
+    def _recover(self, actor: Actor, *, own_dead: bool, alive: str | None = None) -> list[str]:
+        """``marking`` items of stations with no live runner -> ``interrupted`` (journaled).
+
+        Runs in one transaction that holds, for each such station, its runner lock (so it cannot
+        start meanwhile); a station whose lock is held (by a live runner) is not touched. This
+        object's own station counts as dead only when ``own_dead`` (right after taking its lock).
+        """
+        if self.readonly:
+            return []
+        codes: list[str] = []
+        try:
+            with self._write():
+                rows = self._conn.execute(
+                    f"SELECT {_ITEM_COLUMNS}, marking_station FROM items WHERE state = 'marking' "
+                    "ORDER BY id FOR UPDATE"
+                ).fetchall()
+                if not rows:
+                    return []
+                dead: dict[str | None, bool] = {}
+                for row in rows:
+                    station = row[-1]
+                    if station in dead:
+                        continue
+                    if station is not None and station == self._station:
+                        dead[station] = own_dead
+                        continue
+                    if station is not None and station == alive:
+                        dead[station] = False
+                        continue
+                    sid = self._station_key(station, create=False) if station else None
+                    if sid is None:
+                        dead[station] = True
+                        continue
+                    got = self._conn.execute(
+                        "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_STATION, sid)
+                    ).fetchone()
+                    dead[station] = bool(got and got[0])
+                candidates = [_item(r) for r in rows if dead[r[-1]]]
+                if not candidates:
+                    return []
+                try:
+                    proven = replay(self._records_about([it.code for it in candidates]))
+                except JournalError:
+                    proven = {}  # a journal that does not replay proves nothing: recover nothing
+                for item in candidates:
+                    known = proven.get(item.code)
+                    if known is None or known.state is not State.MARKING:
+                        continue
+                    if self._apply_in_tx(self.recovery_change(item, actor)) is not None:
+                        codes.append(item.code)
+        except _Lost as lost:
+            raise self._lost(lost, "crash recovery not done") from None
+        return codes
+
+
+def install_schema(conn: psycopg.Connection[Any]) -> bool:
+    """Create markstation's tables in the connection's schema if there are none; True if it did."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SCHEMA,))
+        if conn.execute("SELECT to_regclass('meta')").fetchone() not in (None, (None,)):
+            return False  # created by another process in between
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute("INSERT INTO meta VALUES ('schema', %s)", (str(SCHEMA_VERSION),))
+    return True
+
+
+def migrate(url: str) -> str:
+    """Bring the store at ``url`` to :data:`SCHEMA_VERSION` (creating it when the database is
+    empty); return what was done, in one line."""
+    pg = _psycopg()
+    where = public_location(url)
+    try:
+        conn = pg.connect(url, autocommit=True, application_name="markstation")
+    except pg.Error as exc:
+        raise connect_failure(url, exc) from None
+    try:
+        if install_schema(conn):
+            return f"{where}: created a new store (schema {SCHEMA_VERSION})"
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SCHEMA,))
+            conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_JOURNAL,))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreCorrupt(
+                    f"wrong schema: {where}: store schema {version} is newer than this "
+                    f"markstation understands ({SCHEMA_VERSION}); use a newer markstation"
+                )
+            start = version
+            while version < SCHEMA_VERSION:
+                steps = MIGRATIONS.get(version)
+                if steps is None:
+                    raise StoreCorrupt(
+                        f"wrong schema: {where}: no upgrade from schema {version} "
+                        f"to {SCHEMA_VERSION}"
+                    )
+                for statement in steps:
+                    conn.execute(statement)
+                version += 1
+            for statement in _SCHEMA:  # triggers and the guard as this code says
+                conn.execute(statement)
+            conn.execute("UPDATE meta SET value = %s WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+        if start == SCHEMA_VERSION:
+            return f"{where}: schema {SCHEMA_VERSION}, up to date (guards checked)"
+        return f"{where}: upgraded schema {start} -> {SCHEMA_VERSION}"
+    except pg.Error as exc:
+        raise StoreError(
+            f"{where}: migration failed, nothing changed: {_one_line(exc, url)}"
+        ) from None
+    finally:
+        conn.close()
