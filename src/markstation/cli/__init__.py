@@ -71,6 +71,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("markstation.cli.sim:sim", "Simulators: replay a USB capture, serve GRBL on a pty."),
     "batch": ("markstation.cli.batch:batch", "Import, run, inspect and resolve registry batches."),
     "log": ("markstation.cli.log:log", "Verify and export the tamper-evident journal."),
+    "db": ("markstation.cli.db:db", "The store's schema: migrate a PostgreSQL store."),
     "operators": (
         "markstation.cli.operators:operators",
         "Add, list and disable the operators who sign in (technician, supervisor).",
@@ -81,15 +82,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "hil": ("markstation.cli.hil:hil", "Hardware-in-the-loop reports."),
     "station": (
-        "markstation.cli.station_cmd:station",
+        "markstation.cli.station:station",
         "Run the marking station: the technician's screens in the browser.",
     ),
     "station-key": (
-        "markstation.cli.station:station_key",
+        "markstation.cli.station_key:station_key",
         "Create or show the station's checkpoint signing key.",
     ),
     "registry": (
-        "markstation.cli.station:registry",
+        "markstation.cli.station_key:registry",
         "Registry side: verify a station's export against its key.",
     ),
 }

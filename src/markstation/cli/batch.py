@@ -401,7 +401,7 @@ def run_cmd(
         url = device
         assert url is not None
         ui: OperatorUI = _AutoUI() if auto else ClickOperatorUI()
-        from markstation.cli.station import load_station_key
+        from markstation.cli.station_key import load_station_key
 
         # asked before anything is marked: every run ends with a checkpoint signed by it
         signer = load_station_key(None)

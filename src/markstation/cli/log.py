@@ -10,7 +10,7 @@ import click
 
 from markstation.cli.batch import make_actor, open_store
 from markstation.cli.options import actor_options, db_option
-from markstation.cli.station import key_file_option, load_station_key, station_verifier
+from markstation.cli.station_key import key_file_option, load_station_key, station_verifier
 
 
 @click.group()
@@ -204,7 +204,7 @@ def checkpoint_cmd(
         write_atomic(output, text)
         click.echo(f"checkpoint ({'signed' if signer else 'UNSIGNED'}) written to {output}")
     if qr is not None:
-        from markstation.cli.station import write_qr
+        from markstation.cli.station_key import write_qr
 
         write_qr(text, qr)
 

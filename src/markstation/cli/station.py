@@ -1,217 +1,141 @@
-"""``markstation station-key …`` (the station's signing key) and ``markstation registry …``
-(verification of an export on the registry's side, no store needed)."""
+"""``markstation station``: the marking station in the browser (the ``markstation[station]`` extra).
+
+The web libraries are imported only when the command runs, so ``markstation --help`` stays fast.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable
+import threading
+import webbrowser
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from markstation.cli.options import db_option, device_option, machine_option, material_option
+from markstation.cli.station_key import key_file_option, load_station_key
 from markstation.errors import ConfigError
-
-if TYPE_CHECKING:
-    from markstation.queue.checkpoint import VerifierKey
-    from markstation.queue.keys import StationKey
-
-FC = TypeVar("FC", bound=Callable[..., Any])
+from markstation.i18n import LANGUAGES, _, get_language, set_language
+from markstation.profiles import DEFAULT_LAYOUT
 
 
-def key_file_option(f: FC) -> FC:
-    return click.option(
-        "--key-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        default=None,
-        help="Station key file (env MARKSTATION_KEY; default: station.key in the user config "
-        "directory).",
-    )(f)
-
-
-def key_path(key_file: Path | None) -> Path:
-    from markstation.queue.keys import default_key_path
-
-    return key_file or default_key_path()
-
-
-def _passphrase(path: Path) -> Callable[[], bytes | None]:
-    def ask() -> bytes | None:
-        from markstation.queue.keys import PASSPHRASE_ENV
-
-        if sys.stdin.isatty():
-            return str(click.prompt(f"passphrase for {path}", hide_input=True, err=True)).encode()
-        env = os.environ.get(PASSPHRASE_ENV)
-        return env.encode() if env else None
-
-    return ask
-
-
-def load_station_key(key_file: Path | None) -> StationKey | None:
-    """The station key, or None (with the plain warning) when there is none.
-
-    A key file named explicitly (option or env) must exist; the default one may be missing.
-    """
-    from markstation.queue.keys import KEY_ENV, NO_KEY_WARNING, load_key
-
-    path = key_path(key_file)
-    if not path.exists() and key_file is None and not os.environ.get(KEY_ENV):
-        click.echo(f"warning: {NO_KEY_WARNING}", err=True)
-        return None
-    return load_key(path, _passphrase(path))
-
-
-def station_verifier(key_file: Path | None, key: str | None = None) -> VerifierKey | None:
-    """The key stored checkpoints are checked with: ``--key`` if given, else the station key's
-    public half (no passphrase needed), else None."""
-    from markstation.queue.keys import KEY_ENV, read_verifier
-    from markstation.registry import read_verifier as read_pub
-
-    if key is not None:
-        return read_pub(key)
-    path = key_path(key_file)
-    if not path.exists() and key_file is None and not os.environ.get(KEY_ENV):
-        return None
-    return read_verifier(path)
-
-
-# --- station-key ------------------------------------------------------------------------------
-
-
-@click.group("station-key")
-def station_key() -> None:
-    """The station's Ed25519 signing key for journal checkpoints.
-
-    With a key, every run, export and 'log checkpoint' ends in a checkpoint signed by this
-    station, which nobody without the key can forge: a registry holding the public key can prove
-    that an export is the history this station wrote. Without a key everything still works, but
-    the journal is then only tamper-evident against accidents.
-    """
-
-
-@station_key.command("init")
-@key_file_option
+@click.command("station")
+@db_option
+@device_option()
+@machine_option
+@material_option
 @click.option(
-    "--name",
+    "--layout",
+    "-l",
+    default=DEFAULT_LAYOUT,
+    show_default=True,
+    metavar="NAME",
+    help="Layout for imported rows without a 'layout' value.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES, case_sensitive=False),
     default=None,
-    help="Key name, also the checkpoints' origin line (default: markstation/<station>).",
+    help="Language of the station (default: the --lang before the command, "
+    "$MARKSTATION_LANG, the system locale, else en).",
 )
-@click.option("--station", envvar="MARKSTATION_STATION", default=None, help="Station name.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True)
 @click.option(
-    "--no-passphrase",
-    is_flag=True,
-    help="Store the key unencrypted (unattended stations; the file is still mode 0600).",
+    "--listen",
+    metavar="ADDR",
+    default=None,
+    help="Serve on ADDR (e.g. 0.0.0.0) instead of 127.0.0.1 only; operator sign-in is then "
+    "mandatory (add operators with 'markstation operators add').",
 )
-def init_cmd(
-    key_file: Path | None, name: str | None, station: str | None, no_passphrase: bool
+@click.option("--no-browser", is_flag=True, help="Do not open the browser at the station.")
+@click.option(
+    "--station",
+    "station_name",
+    default=None,
+    envvar="MARKSTATION_STATION",
+    metavar="NAME",
+    help="Station name for the journal (env MARKSTATION_STATION; default: the hostname).",
+)
+@key_file_option
+def station(
+    db: Path | None,
+    device: str,
+    machine: str | None,
+    material: str | None,
+    layout: str,
+    lang: str | None,
+    port: int,
+    listen: str | None,
+    no_browser: bool,
+    station_name: str | None,
+    key_file: Path | None,
 ) -> None:
-    """Generate the station key pair once (mode 0600) and print the public verifier key.
+    """Run the marking station: a local web app for the technician.
 
-    The passphrase is asked on the terminal, or read from MARKSTATION_KEY_PASSPHRASE when there is
-    no terminal. Writes KEY.pub (the verifier key) next to the key: send that to the registry.
+    The station drives the same runner and store as 'batch run' (one process owns the device;
+    the store's runner lock keeps a 'batch run' and a station from marking the same store at
+    once). Bound to 127.0.0.1 unless --listen is given. Ctrl-C aborts a running mark and stops.
     """
-    import socket
+    try:
+        from markstation.station.server import serve
+        from markstation.station.service import StationConfig
+    except ImportError as exc:
+        raise ConfigError(
+            _(
+                "the station needs its web libraries ({error}): pip install 'markstation[station]'"
+            ).format(error=exc)
+        ) from exc
+    from markstation.cli.batch import make_actor
+    from markstation.queue.location import default_location, open_store, redact
+    from markstation.station.service import Station
 
-    from markstation.queue.keys import (
-        PASSPHRASE_ENV,
-        default_key_name,
-        generate,
-        write_key,
+    code = set_language(lang) if lang else get_language()
+    local = make_actor(None, station_name)
+    config = StationConfig(
+        db=db or default_location(),
+        device=device,
+        machine=machine,
+        material=material,
+        layout=layout,
+        lang=code,
+        listen=listen,
+        port=port,
+        station_name=local.station,
+        local_operator=local.operator,
+        key=load_station_key(key_file),
+    )
+    if listen is not None:
+        from markstation.queue.operators import has_operators
+
+        with open_store(config.db, mode="write") as store:
+            if not has_operators(store):
+                raise ConfigError(
+                    _(
+                        "--listen {addr}: operator sign-in is mandatory on the network, but the "
+                        "store has no operators; add one with 'markstation operators add NAME "
+                        "--role supervisor'"
+                    ).format(addr=listen)
+                )
+    shown_host = "127.0.0.1" if listen in (None, "0.0.0.0", "::") else listen
+    url = f"http://{shown_host}:{port}/"
+    if listen is not None:
+        click.echo(
+            _(
+                "listening on {addr}:{port}: operator sign-in is mandatory (anyone on the network "
+                "can reach this station)"
+            ).format(addr=listen, port=port)
+        )
+    click.echo(
+        _("markstation station on {url} ({device}, store {db}); Ctrl-C aborts and stops").format(
+            url=url, device=device, db=redact(str(config.db))
+        )
     )
 
-    path = key_path(key_file)
-    if path.exists():
-        raise ConfigError(f"{path}: a station key already exists (see 'station-key show')")
-    passphrase: bytes | None = None
-    if not no_passphrase:
-        if sys.stdin.isatty():
-            passphrase = str(
-                click.prompt(
-                    "passphrase for the new station key",
-                    hide_input=True,
-                    confirmation_prompt=True,
-                    err=True,
-                )
-            ).encode()
-        elif os.environ.get(PASSPHRASE_ENV):
-            passphrase = os.environ[PASSPHRASE_ENV].encode()
-        else:
-            raise ConfigError(
-                f"no terminal to ask a passphrase on: set {PASSPHRASE_ENV}, or give "
-                "--no-passphrase for an unattended station"
-            )
-        if not passphrase:
-            raise ConfigError(
-                "empty passphrase (give --no-passphrase to store the key unencrypted)"
-            )
-    key = generate(name or default_key_name(station or socket.gethostname()))
-    pub = write_key(key, path, passphrase)
-    click.echo(f"station key written to {path} (mode 0600); public key in {pub}:")
-    click.echo(str(key.verifier))
+    def opened() -> None:
+        if not no_browser:
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()
+
+    serve(Station(config), on_ready=opened)
+    click.echo(_("station stopped"))
 
 
-@station_key.command("show")
-@key_file_option
-@click.option(
-    "--qr",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Also write the verifier key as a QR code (PNG).",
-)
-def show_cmd(key_file: Path | None, qr: Path | None) -> None:
-    """Print the public key in C2SP signed-note verifier-key form (no passphrase needed)."""
-    from markstation.queue.keys import read_verifier
-
-    path = key_path(key_file)
-    vk = read_verifier(path)
-    click.echo(str(vk))
-    if qr is not None:
-        write_qr(str(vk), qr)
-        click.echo(f"QR code written to {qr}", err=True)
-
-
-def write_qr(text: str, out: Path) -> None:
-    """A PNG QR code of ``text`` (a verifier key, or a checkpoint's note text)."""
-    import qrcode
-
-    try:
-        qrcode.make(text).save(str(out))
-    except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the QR code ({exc.strerror or exc})") from exc
-
-
-# --- registry ------------------------------------------------------------------------------
-
-
-@click.group("registry")
-def registry() -> None:
-    """Registry-side checks of what a station sent: no store, only the files and the key."""
-
-
-@registry.command("verify")
-@click.argument("export", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--key",
-    "key",
-    required=True,
-    metavar="PUB",
-    help="The station's verifier key: a station.pub file, or the key text itself.",
-)
-@click.option(
-    "--previous",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="A checkpoint received earlier: the export must extend it.",
-)
-def registry_verify(export: Path, key: str, previous: Path | None) -> None:
-    """Check a JSON Lines export (or a 'log prove' bundle) against the station's key.
-
-    Every record against the export's checkpoint (inclusion proof), the checkpoint's signature,
-    the item rows against the export record, and with --previous the consistency between the
-    earlier and the new checkpoint. Exit 1 naming the first problem.
-    """
-    from markstation.registry import read_verifier, verify_export
-
-    report = verify_export(export, read_verifier(key), previous=previous)
-    click.echo(report.summary())
+__all__ = ["station"]

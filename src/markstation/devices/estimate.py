@@ -40,9 +40,9 @@ def device_estimate(
     Raises what the codec raises for a job it cannot encode (SafetyLimitError, JobError)."""
     protocol = machine.protocol
     if protocol == "lmc":
-        from markstation.devices.lmc.codec import entries_seconds, job_to_entries
+        from markstation.devices.lmc.codec import job_to_words, words_seconds
 
-        return DeviceEstimate(entries_seconds(job_to_entries(job, machine)), "lmc", "lmc-list")
+        return DeviceEstimate(words_seconds(job_to_words(job, machine)), "lmc", "lmc-list")
     if protocol == "grbl":
         from markstation.devices.grbl.codec import Geometry, encode_job
         from markstation.devices.grbl.planner import PlannerSettings, program_time

@@ -43,11 +43,16 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from markstation.errors import SymbolError
 from markstation.i18n import _
 from markstation.job.ir import Dot, Point, Polyline, Primitive
 from markstation.job.symbols import ModuleMatrix
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 FILL_STYLES = ("hatch", "dots", "outline-hatch", "inverse")
 HATCH_DIRECTIONS = ("horizontal", "vertical")
@@ -71,33 +76,80 @@ def fill_modules(
     spot_mm: float,
     direction: str = "horizontal",
     dot_diameter_mm: float = 0.0,
+    angle_deg: float | None = None,
+    cross_angle_deg: float | None = None,
+    join: bool = False,
+    outline: bool = True,
 ) -> tuple[Primitive, ...]:
     """Strokes/dots that mark ``matrix`` with its top-left corner at ``top_left`` (mm, y up).
 
     Rows run downwards (-y) from ``top_left``; the quiet zone lies outside that corner and only
-    the ``inverse`` style marks it. ``direction`` picks horizontal or vertical scan lines;
-    ``dot_diameter_mm`` is recorded on each dot (what the preview draws; 0 = the spot). Raises :class:`SymbolError` for an unknown style or direction or impossible sizes.
+    the ``inverse`` style marks it. ``direction`` picks horizontal or vertical scan lines, unless
+    ``angle_deg`` is given: the scan-line angle in the symbol's frame (0 = along the rows, 90 =
+    along the columns; other angles clip scan lines to the marked modules, see
+    :func:`angled_strokes`). ``cross_angle_deg`` adds a second hatch at that angle (cross-hatch).
+    ``join`` turns each run of dark modules in a row (or column) into one serpentine polyline
+    through all its scan lines (:func:`serpentine_blocks`) instead of one stroke per scan line.
+    ``outline = False`` leaves the outlines of ``outline-hatch`` out (the builder puts them in a
+    layer of their own to mark them first or last). ``dot_diameter_mm`` is recorded on each dot
+    (what the preview draws; 0 = the spot). Raises :class:`SymbolError` for an unknown style or
+    direction or impossible sizes.
     """
     _check(style, module_mm, top_left, hatch_spacing_mm, dot_dwell_s, quiet_zone_modules, spot_mm)
     if direction not in HATCH_DIRECTIONS:
         raise SymbolError(
             f"hatch direction {direction!r} is not one of {', '.join(HATCH_DIRECTIONS)}"
         )
+    for name, value in (("angle_deg", angle_deg), ("cross_angle_deg", cross_angle_deg)):
+        if value is not None and not math.isfinite(value):
+            raise SymbolError(f"fill: {name} = {value} is not a finite number")
     x0, y0 = float(top_left[0]), float(top_left[1])
     m = float(module_mm)
-    vertical = direction == "vertical"
     if style == "dots":
         return tuple(_dots(matrix.rows, x0, y0, m, dot_dwell_s, dot_diameter_mm))
+    rows = marked_rows(matrix, style, quiet_zone_modules)
     if style == "inverse":
         q = quiet_zone_modules
-        rows = marked_rows(matrix, style, quiet_zone_modules)
-        return tuple(_hatch(rows, x0 - q * m, y0 + q * m, m, spot_mm, hatch_spacing_mm, vertical))
-    strokes: list[Primitive] = list(
-        _hatch(matrix.rows, x0, y0, m, spot_mm, hatch_spacing_mm, vertical)
-    )
-    if style == "outline-hatch":
+        x0, y0 = x0 - q * m, y0 + q * m
+    angles: list[float | str] = [direction if angle_deg is None else angle_deg]
+    if cross_angle_deg is not None:
+        angles.append(cross_angle_deg)
+    strokes: list[Primitive] = []
+    for angle in angles:
+        strokes.extend(_hatch_at(rows, x0, y0, m, spot_mm, hatch_spacing_mm, angle, join))
+    if style == "outline-hatch" and outline:
         strokes.extend(outlines(matrix.rows, x0, y0, m, spot_mm / 2))
     return tuple(strokes)
+
+
+def hatch_direction(angle_deg: float) -> str | None:
+    """ "horizontal" or "vertical" for an angle along the rows or columns (mod 180°), else None."""
+    folded = angle_deg % 180.0
+    if min(folded, 180.0 - folded) < 1e-9:
+        return "horizontal"
+    if abs(folded - 90.0) < 1e-9:
+        return "vertical"
+    return None
+
+
+def _hatch_at(
+    rows: Sequence[str],
+    x0: float,
+    y0: float,
+    m: float,
+    spot_mm: float,
+    spacing_mm: float,
+    angle: float | str,
+    join: bool,
+) -> list[Polyline]:
+    direction = angle if isinstance(angle, str) else hatch_direction(angle)
+    if direction is None:
+        assert not isinstance(angle, str)
+        return angled_strokes(rows, x0, y0, m, spot_mm, spacing_mm, angle)
+    vertical = direction == "vertical"
+    if join:
+        return serpentine_blocks(rows, x0, y0, m, spot_mm, spacing_mm, vertical)
+    return _hatch(rows, x0, y0, m, spot_mm, spacing_mm, vertical)
 
 
 def marked_rows(matrix: ModuleMatrix, style: str, quiet_zone_modules: int) -> tuple[str, ...]:
@@ -223,6 +275,171 @@ def _scan_strokes(
             y = top - off
             out.extend((y, xa, xb) for xa, xb in (spans if forward else backward))
             forward = not forward
+    return out
+
+
+def serpentine_blocks(
+    rows: Sequence[str],
+    x0: float,
+    y0: float,
+    m: float,
+    spot_mm: float,
+    spacing_mm: float,
+    vertical: bool,
+) -> list[Polyline]:
+    """The hatch as few, long polylines: each run of dark modules in a row is one serpentine.
+
+    Within a run the scan lines are those of the per-stroke hatch (:func:`scan_offsets`, strokes
+    ``spot/2`` inside the run), joined at the run's ends by steps of one scan pitch that lie on the
+    run's first or last column, so the burn is the per-stroke hatch's plus these steps (inside the
+    run). A run that starts or ends on the same column edge as the run below it continues into it
+    with a step of one spot across the row boundary (both modules of that column are dark): a
+    whole finder-pattern column is one polyline. Each polyline costs one laser-on/off and one jump
+    instead of one per scan line. ``vertical`` does the same over the columns.
+    """
+    grid: Sequence[str] = (
+        ["".join(row[c] for row in rows) for c in range(len(rows[0]))]
+        if vertical and rows
+        else rows
+    )
+    ox, oy = (0.0, 0.0) if vertical else (x0, y0)
+    inset = spot_mm / 2
+    offsets = scan_offsets(m, spot_mm, spacing_mm)
+    even = len(offsets) % 2 == 0
+    runs = [[(run.start(), run.end()) for run in _RUN.finditer(line)] for line in grid]
+    chains: list[list[Point]] = []
+    # exit edge of the chains that ended on the row above: ("L", column) or ("R", column + 1)
+    above: dict[tuple[str, int], int] = {}
+    for r, row_runs in enumerate(runs):
+        below = runs[r + 1] if r + 1 < len(runs) else []
+        below_left = {a for a, _ in below}
+        below_right = {b for _, b in below}
+        here: dict[tuple[str, int], int] = {}
+        for a, b in row_runs:
+            if ("L", a) in above:
+                index, left = above.pop(("L", a)), True
+            elif ("R", b) in above:
+                index, left = above.pop(("R", b)), False
+            else:
+                index = len(chains)
+                chains.append([])
+                # start on the side whose exit edge the run below shares, if any
+                if even:
+                    left = a in below_left or b not in below_right
+                else:
+                    left = b in below_right or a not in below_left
+            xa, xb = ox + a * m + inset, ox + b * m - inset
+            top = oy - r * m
+            pts = chains[index]
+            go_right = left
+            for off in offsets:
+                y = top - off
+                pts.extend(((xa, y), (xb, y)) if go_right else ((xb, y), (xa, y)))
+                go_right = not go_right
+            exits_left = left if even else not left
+            here[("L", a) if exits_left else ("R", b)] = index
+        above = here
+    if vertical:
+        return [Polyline(tuple((x0 - v, y0 - u) for u, v in pts)) for pts in chains]
+    return [Polyline(tuple(pts)) for pts in chains]
+
+
+def angled_strokes(
+    rows: Sequence[str],
+    x0: float,
+    y0: float,
+    m: float,
+    spot_mm: float,
+    spacing_mm: float,
+    angle_deg: float,
+) -> list[Polyline]:
+    """Serpentine scan lines at ``angle_deg`` (symbol frame, counter-clockwise from the rows),
+    clipped to the dark modules.
+
+    A point may carry the spot when the square of half-side ``spot/2`` around it lies in dark
+    modules, i.e. outside every light module grown by ``spot/2`` (the ring of modules around the
+    grid counts as light): each scan line is the symbol's box minus those grown light modules.
+    The lines are ``spot/2`` inside the box's extent across them and at most ``spacing_mm``
+    apart; pieces shorter than a tenth of the spot are dropped. Adjacent dark modules along a
+    line merge into one stroke, as in the axis-aligned hatch.
+    """
+    import numpy as np
+
+    nrows = len(rows)
+    ncols = len(rows[0]) if nrows else 0
+    if not any("1" in row for row in rows):
+        return []
+    r = spot_mm / 2
+    theta = math.radians(angle_deg)
+    dx, dy = math.cos(theta), math.sin(theta)
+    nx, ny = -dy, dx
+    light_r, light_c = [], []
+    for rr in range(-1, nrows + 1):
+        for cc in range(-1, ncols + 1):
+            if not (0 <= rr < nrows and 0 <= cc < ncols and rows[rr][cc] == "1"):
+                light_r.append(rr)
+                light_c.append(cc)
+    lr = np.array(light_r, dtype=np.float64)
+    lc = np.array(light_c, dtype=np.float64)
+    rect = np.stack(
+        [x0 + lc * m - r, x0 + (lc + 1) * m + r, y0 - (lr + 1) * m - r, y0 - lr * m + r], axis=1
+    )
+    box = np.array([[x0, x0 + ncols * m, y0 - nrows * m, y0]])
+    corners = [(x, y) for x in box[0, :2] for y in box[0, 2:]]
+    s_lo = min(x * nx + y * ny for x, y in corners)
+    s_hi = max(x * nx + y * ny for x, y in corners)
+    span = s_hi - s_lo - spot_mm
+    gaps = max(1, math.ceil(span / spacing_mm - _EPS))
+    s = s_lo + r + np.arange(gaps + 1) * (span / gaps)
+
+    def slabs(rects: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], ...]:
+        # t-interval of every (line, rectangle) pair: p(t) = s*n + t*d
+        lo = np.full((len(s), len(rects)), -np.inf)
+        hi = np.full((len(s), len(rects)), np.inf)
+        for axis, (du, nu) in enumerate(((dx, nx), (dy, ny))):
+            a = rects[None, :, 2 * axis]
+            b = rects[None, :, 2 * axis + 1]
+            base = (s * nu)[:, None]
+            if abs(du) > 1e-12:
+                t1, t2 = (a - base) / du, (b - base) / du
+                lo = np.maximum(lo, np.minimum(t1, t2))
+                hi = np.minimum(hi, np.maximum(t1, t2))
+            else:
+                outside = (base <= a) | (base >= b)
+                lo = np.where(outside, np.inf, lo)
+        return lo, hi
+
+    box_lo, box_hi = slabs(box)
+    cut_lo, cut_hi = slabs(rect)
+    shortest = spot_mm / 10
+    out: list[Polyline] = []
+    forward = True
+    for k in range(len(s)):
+        t0, t1 = float(box_lo[k, 0]), float(box_hi[k, 0])
+        if not t0 < t1:
+            continue
+        hits = np.flatnonzero(cut_lo[k] < cut_hi[k])
+        cuts = sorted(zip(cut_lo[k, hits].tolist(), cut_hi[k, hits].tolist(), strict=True))
+        pieces: list[tuple[float, float]] = []
+        pos = t0
+        for a, b in cuts:
+            if a > pos:
+                pieces.append((pos, min(a, t1)))
+            pos = max(pos, b)
+            if pos >= t1:
+                break
+        if pos < t1:
+            pieces.append((pos, t1))
+        pieces = [(a, b) for a, b in pieces if b - a >= shortest]
+        if not pieces:
+            continue
+        sk = float(s[k])
+        bx, by = sk * nx, sk * ny
+        strokes = [((bx + a * dx, by + a * dy), (bx + b * dx, by + b * dy)) for a, b in pieces]
+        if not forward:
+            strokes = [(q, p) for p, q in reversed(strokes)]
+        out.extend(Polyline(st) for st in strokes)
+        forward = not forward
     return out
 
 

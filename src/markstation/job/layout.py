@@ -245,16 +245,12 @@ def _build_text(plan: _Planned) -> tuple[list[Primitive], TextRegion]:
     return list(shape.polylines), region
 
 
-def _hatch_direction(angle_deg: float) -> str:
-    # module rows are axis-aligned in the symbol's frame: the angle picks the nearer scan direction
-    folded = abs(angle_deg) % 180.0
-    return "vertical" if 45.0 < folded < 135.0 else "horizontal"
-
-
 def _build_code(
     plan: _Planned, material: MaterialProfile, machine: MachineProfile
-) -> tuple[list[Primitive], CodeRegion]:
-    from markstation.job.fill import code_bbox, fill_modules
+) -> tuple[list[Primitive], list[Primitive], CodeRegion]:
+    """The code's fill, its outlines when they get a layer of their own (``outline_order`` first
+    or last; else they are among the fill), and where it sits."""
+    from markstation.job.fill import code_bbox, fill_modules, outlines
     from markstation.job.symbols import encode_symbol
 
     el = plan.spec
@@ -284,6 +280,7 @@ def _build_code(
             )
         except SymbolError as exc:
             raise SymbolError(f"material '{material.name}': {exc}") from exc
+    separate = el["fill"] == "outline-hatch" and el.get("outline_order", "mixed") != "mixed"
     prims = fill_modules(
         matrix,
         module_mm=m,
@@ -294,12 +291,19 @@ def _build_code(
         dot_diameter_mm=dot_mm,
         quiet_zone_modules=q,
         spot_mm=machine.spot_mm,
-        direction=_hatch_direction(material.hatch_angle_deg),
+        angle_deg=material.hatch_angle_deg,
+        cross_angle_deg=material.cross_hatch_angle_deg,
+        join=material.hatch_join,
+        outline=not separate,
     )
+    rings: tuple[Primitive, ...] = ()
+    if separate:
+        rings = tuple(outlines(matrix.rows, top_left[0], top_left[1], m, machine.spot_mm / 2))
     bbox = code_bbox(matrix, module_mm=m, top_left=top_left, quiet_zone_modules=q)
     if turn:
         place = _place(x, y, turn)
         prims = tuple(place.apply_primitive(p) for p in prims)
+        rings = tuple(place.apply_primitive(p) for p in rings)
         bbox = place.apply_bbox(bbox)
     region = CodeRegion(
         symbology=plan.kind,
@@ -309,7 +313,7 @@ def _build_code(
         inverse=el["fill"] == "inverse",
         matrix=matrix.rows,
     )
-    return list(prims), region
+    return list(prims), list(rings), region
 
 
 def _build_image(plan: _Planned, material: MaterialProfile) -> list[Primitive]:
@@ -380,9 +384,16 @@ def build_job(
                 pending.append(("text", material.text, text_prims))
             text_prims.extend(prims)
         elif plan.kind in CODE_KINDS:
-            prims, code_region = _build_code(plan, material, machine)
+            prims, rings, code_region = _build_code(plan, material, machine)
             codes.append(code_region)
-            pending.append((layer_name(plan.kind), material.fill, prims))
+            fill_layer = (layer_name(plan.kind), material.fill, prims)
+            if rings:
+                ring_layer = (layer_name(f"{plan.kind}-outline"), material.fill, rings)
+                first = plan.spec["outline_order"] == "first"
+                pending.extend((ring_layer, fill_layer) if first else (fill_layer, ring_layer))
+                prims = prims + rings
+            else:
+                pending.append(fill_layer)
         else:
             prims = _build_image(plan, material)
             pending.append((layer_name("raster"), material.fill, prims))

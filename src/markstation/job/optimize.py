@@ -47,7 +47,11 @@ def jump_length(job: Job) -> float:
 
 
 def optimize(job: Job) -> Job:
-    """The same job with each layer's primitives reordered/reversed to cut the jump length."""
+    """The same job with each layer's primitives reordered/reversed to cut the jump length.
+
+    Each layer is ordered from where the one before ended; a layer that ends elsewhere can make
+    the next layer's first jump longer, so the whole job falls back to its input order when that
+    is not longer in total."""
     pos: Point = (0.0, 0.0)
     layers: list[Layer] = []
     for layer in job.layers:
@@ -55,7 +59,10 @@ def optimize(job: Job) -> Job:
         layers.append(Layer(layer.name, layer.params, prims))
         if prims:
             pos = prims[-1].end
-    return job.with_layers(layers)
+    out = job.with_layers(layers)
+    if out.jump_length() > job.jump_length() + _EPS:
+        return job
+    return out
 
 
 def path_jump(prims: Sequence[Primitive], start: Point) -> float:

@@ -36,6 +36,10 @@ __all__ = [
 ALIGNMENTS = ("left", "center", "right")
 #: a stroke of one point (a dot) becomes a horizontal stroke this long, in cap heights
 DOT_STROKE_CAPS = 0.15
+#: strokes are simplified to within this distance of the font's drawing (mm): a quarter of a 0.03 mm
+#: spot, invisible in the burn, while every vertex costs the galvo a polygon delay (arcs drawn at
+#: 6° steps for 10 mm letters need far fewer points at 2 mm)
+SIMPLIFY_MM = 0.0075
 _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 
 
@@ -106,6 +110,42 @@ def _glyph_strokes(glyph: Glyph, pen_x: float, scale: float, dot_mm: float) -> l
     return out
 
 
+def simplify(points: list[Point], tolerance: float) -> list[Point]:
+    """Douglas–Peucker: the fewest of ``points`` (ends kept) within ``tolerance`` of the polyline.
+
+    A closed stroke keeps its farthest point from the start, so it never collapses to a line."""
+    if len(points) <= 2:
+        return points
+    keep = [False] * len(points)
+    keep[0] = keep[-1] = True
+    if math.dist(points[0], points[-1]) < 1e-12:
+        far = max(range(len(points)), key=lambda i: math.dist(points[0], points[i]))
+        keep[far] = True
+        spans = [(0, far), (far, len(points) - 1)]
+    else:
+        spans = [(0, len(points) - 1)]
+    while spans:
+        a, b = spans.pop()
+        if b - a < 2:
+            continue
+        (ax, ay), (bx, by) = points[a], points[b]
+        vx, vy = bx - ax, by - ay
+        norm = math.hypot(vx, vy)
+        best, best_d = -1, tolerance
+        for i in range(a + 1, b):
+            px, py = points[i]
+            if norm < 1e-12:
+                d = math.hypot(px - ax, py - ay)
+            else:
+                d = abs(vx * (py - ay) - vy * (px - ax)) / norm
+            if d > best_d:
+                best, best_d = i, d
+        if best >= 0:
+            keep[best] = True
+            spans.extend(((a, best), (best, b)))
+    return [p for p, k in zip(points, keep, strict=True) if k]
+
+
 def render_text(
     text: str,
     *,
@@ -150,7 +190,9 @@ def render_text(
         .then(Affine.rotate(rotation_deg))
         .then(Affine.translate(origin[0], origin[1]))
     )
-    polylines = tuple(Polyline(tuple(place.apply(p) for p in stroke)) for stroke in strokes)
+    polylines = tuple(
+        Polyline(tuple(place.apply(p) for p in simplify(stroke, SIMPLIFY_MM))) for stroke in strokes
+    )
     bbox = bounds_of(p for line in polylines for p in line.points)
     if bbox is None:
         bbox = place.apply_bbox((0.0, 0.0, width_mm, cap_height_mm))

@@ -157,6 +157,8 @@ def parse_material(path: Path) -> MaterialProfile:
         dot_dwell_s=fill["dot_dwell_ms"] * 1e-3,
         dot_growth_mm=fill["dot_growth_mm"],
         dot_max_mm=fill["dot_max_mm"],
+        cross_hatch_angle_deg=fill["cross_hatch_angle_deg"] if fill["cross_hatch"] else None,
+        hatch_join=fill["hatch_join"],
         raster_line_spacing_mm=fill["raster_line_spacing_mm"],
         path=path,
         sha256=digest,

@@ -99,6 +99,10 @@ class MaterialProfile:
     dot_growth_mm: float = 0.25
     #: the largest clean dot the material takes (mm); a dots fill needing more is refused
     dot_max_mm: float = 0.4
+    #: a second hatch at this angle (symbol frame) when set; None = no cross-hatch
+    cross_hatch_angle_deg: float | None = None
+    #: join each run of dark modules into one serpentine polyline (job.fill.serpentine_blocks)
+    hatch_join: bool = True
 
 
 @dataclass(frozen=True)

@@ -185,6 +185,11 @@ MATERIAL_SPEC: Spec = {
         **_PARAMS_SPEC,
         "hatch_spacing_mm": F(float, min=0.005, max=2.0),
         "hatch_angle_deg": F(float, default=0.0, min=-180, max=180),
+        # a second hatch at cross_hatch_angle_deg (symbol frame) over the first; off by default
+        "cross_hatch": F(bool, default=False),
+        "cross_hatch_angle_deg": F(float, default=90.0, min=-180, max=180),
+        # join each run of dark modules into one serpentine polyline (fewer strokes, less time)
+        "hatch_join": F(bool, default=True),
         "dot_dwell_ms": F(float, default=0.5, min=0.01, max=1000),
         # burned-dot model (job.fill): diameter = spot + dot_growth_mm * power/100 * sqrt(dwell/ms)
         "dot_growth_mm": F(float, default=0.25, min=0.0, max=5.0),
@@ -202,6 +207,8 @@ MATERIAL_SPEC: Spec = {
 }
 
 _FILL_STYLES = ("hatch", "dots", "outline-hatch", "inverse")
+# outline-hatch: outlines among the hatch strokes (path order decides), or all before / after it
+_OUTLINE_ORDERS = ("mixed", "first", "last")
 _ELEMENT_COMMON: dict[str, F] = {
     "kind": F(str),
     "x_mm": F(float, min=-500, max=500),
@@ -223,6 +230,7 @@ ELEMENT_SPECS: dict[str, Spec] = {
         "module_mm": F(float, min=0.05, max=10),
         "size": F(str, default="auto"),  # "auto" or "NxN" (square only)
         "fill": F(str, default="hatch", choices=_FILL_STYLES),
+        "outline_order": F(str, default="mixed", choices=_OUTLINE_ORDERS),
         "quiet_zone_modules": F(int, default=1, min=0, max=10),
     },
     "qr": {
@@ -231,6 +239,7 @@ ELEMENT_SPECS: dict[str, Spec] = {
         "module_mm": F(float, min=0.05, max=10),
         "ec": F(str, default="M", choices=("L", "M", "Q", "H")),
         "fill": F(str, default="hatch", choices=_FILL_STYLES),
+        "outline_order": F(str, default="mixed", choices=_OUTLINE_ORDERS),
         "quiet_zone_modules": F(int, default=4, min=0, max=10),
     },
     "microqr": {
@@ -239,6 +248,7 @@ ELEMENT_SPECS: dict[str, Spec] = {
         "module_mm": F(float, min=0.05, max=10),
         "ec": F(str, default="L", choices=("L", "M", "Q")),
         "fill": F(str, default="hatch", choices=_FILL_STYLES),
+        "outline_order": F(str, default="mixed", choices=_OUTLINE_ORDERS),
         "quiet_zone_modules": F(int, default=2, min=0, max=10),
     },
     "image": {

@@ -103,10 +103,11 @@ def dry_run(
             png = out / f"{_safe_name(item.code)}.png"
             render_png(job, mach, png)
             decode = "ok" if job.codes else "no 2D code"
-            try:
-                verify_codes(job, mach)
-            except JobError as exc:
-                decode = str(exc)
+            if build is not None:  # the default builder (build_verified_job) has just decoded them
+                try:
+                    verify_codes(job, mach)
+                except JobError as exc:
+                    decode = str(exc)
             entry = DryRunItem(item.code, item.serial, png, est(job), decode)
         results.append(entry)
         if progress:

@@ -16,7 +16,7 @@ key naming what it is::
 
 (``report.checkpoint`` is written next to a JSON Lines export too). Every journal record up to the
 checkpoint is in the file, so a registry can recompute the tree with any RFC 9162 tool;
-:mod:`markstation.registry` is that check.
+:mod:`markstation.audit` is that check.
 """
 
 from __future__ import annotations

@@ -774,7 +774,10 @@ class Web:
         path = folder / f"registry-report.{fmt}"
         actor = self._actor(session)
         try:
-            await self.station.db(lambda s: export_report(s, path, fmt=fmt, actor=actor))  # type: ignore[arg-type]
+            key = self.station.config.key
+            await self.station.db(
+                lambda s: export_report(s, path, fmt=fmt, actor=actor, key=key)  # type: ignore[arg-type]
+            )
             data = path.read_bytes()
         finally:
             path.unlink(missing_ok=True)

@@ -36,8 +36,9 @@ from markstation.devices.base import Driver
 from markstation.errors import MarkstationError
 from markstation.job.ir import Job
 from markstation.profiles import LayoutProfile, MachineProfile, MaterialProfile
+from markstation.queue.keys import StationKey
+from markstation.queue.location import open_store
 from markstation.queue.models import Actor
-from markstation.queue.sqlite import SqliteStore
 from markstation.queue.store import Store
 from markstation.station.adapter import BrowserOperator, StationClosing
 from markstation.station.security import Sessions
@@ -58,7 +59,7 @@ STOP_JOIN_S = 15.0
 
 @dataclass
 class StationConfig:
-    db: Path
+    db: str | Path  # an SQLite file or a postgresql:// URL
     device: str
     machine: str | None = None
     material: str | None = None
@@ -69,6 +70,8 @@ class StationConfig:
     station_name: str = ""
     upload_limit: int = UPLOAD_LIMIT
     local_operator: str = "operator"  # who acts when no operators exist (localhost only)
+    #: signs the checkpoint at the end of every run and at every export (None: unsigned, warned)
+    key: StationKey | None = None
 
     @property
     def host(self) -> str:
@@ -161,7 +164,7 @@ class Station:
 
     def _store(self) -> Store:
         if self._web_store is None:
-            self._web_store = SqliteStore(
+            self._web_store = open_store(
                 self.config.db, actor=Actor(self.config.local_operator, self.actor_station)
             )
         return self._web_store
@@ -193,7 +196,7 @@ class Station:
     def _runner_loop(self) -> None:
         from markstation.queue.runner import run_batch
 
-        store: SqliteStore | None = None
+        store: Store | None = None
         try:
             while True:
                 self._run_request.wait()
@@ -205,7 +208,7 @@ class Station:
                     continue
                 try:
                     if store is None:
-                        store = SqliteStore(self.config.db, actor=actor)
+                        store = open_store(self.config.db, actor=actor)
                     run_batch(
                         store,
                         self._driver_factory,
@@ -215,6 +218,7 @@ class Station:
                         material=self.config.material,
                         build=self._build,
                         estimator=self._estimate,
+                        key=self.config.key,
                     )
                 except StationClosing:
                     pass

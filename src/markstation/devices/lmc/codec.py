@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import math
 import struct
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
-from markstation.devices.lmc.timing import ListClock, list_seconds
+import numpy as np
+import numpy.typing as npt
+
+from markstation.devices.lmc.timing import ListClock, list_seconds, list_seconds_array
 from markstation.errors import DeviceProtocolError, JobError, SafetyLimitError
-from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
+from markstation.job.ir import Dot, Job, Layer, MarkParams
 from markstation.profiles import MachineProfile
 
 
@@ -426,7 +430,7 @@ def _word16(value: int, what: str) -> int:
 
 
 class _Emitter:
-    """Appends motion entries, tracking the galvo position for the distance words."""
+    """Appends JumpTo entries, tracking the galvo position for the distance words (framing)."""
 
     def __init__(self, g: Geometry) -> None:
         self.g = g
@@ -437,59 +441,223 @@ class _Emitter:
         self.out.append(Entry(ListOp.JUMP_TO, p[0], p[1], 0, distance_word(self.pos, p)))
         self.pos = p
 
-    def polyline(self, line: Polyline) -> None:
-        to_galvo = self.g.to_galvo
-        self.jump(to_galvo(*line.points[0]))
-        marked = False
-        for x, y in line.points[1:]:
-            p = to_galvo(x, y)
-            if p == self.pos:
-                continue  # a zero-distance MarkTo makes the board mark in pieces
-            self.out.append(Entry(ListOp.MARK_TO, p[0], p[1], 0, distance_word(self.pos, p)))
-            self.pos = p
-            marked = True
-        if not marked:
-            # shorter than one galvo unit: still burn it, as a mark of the smallest distance
-            self.out.append(Entry(ListOp.MARK_TO, self.pos[0], self.pos[1], 0, 1))
-        self.out.append(Entry(ListOp.DELAY_TIME, ticks_10us(END_DELAY_S)))
-
-    def dot(self, dot: Dot) -> None:
-        self.jump(self.g.to_galvo(dot.x, dot.y))
-        ticks = max(1, ticks_10us(dot.dwell_s))
-        while ticks > 0:
-            chunk = min(ticks, MAX_DWELL_TICKS)
-            self.out.append(Entry(ListOp.LASER_ON_POINT, chunk))
-            ticks -= chunk
-
 
 def job_to_entries(job: Job, machine: MachineProfile) -> list[Entry]:
+    """The list for ``job``, as :class:`Entry` objects: :func:`job_to_words`, one entry a row."""
+    return entries_from_words(job_to_words(job, machine))
+
+
+#: a (N, 6) array of list entries, one row ``(op, w1, w2, w3, w4, w5)`` of 16-bit words
+Words = npt.NDArray[np.uint16]
+
+_WORDS_CACHE: dict[int, tuple[weakref.ref[Job], str, Words]] = {}
+_WORDS_CACHE_SIZE = 8
+
+
+def job_to_words(job: Job, machine: MachineProfile) -> Words:
     """The list for ``job``: ReadyMark, per layer its settings then every pass of its primitives,
-    and a final jump back to the field centre. No EndOfList: :func:`pack_list` adds the fill.
+    and a final jump back to the field centre. No EndOfList: :func:`pack_words` adds the fill.
+
+    Per polyline: a JumpTo to its first point, a MarkTo to every later point that moves the galvo
+    (a zero-distance MarkTo makes the board mark in pieces), a single MarkTo of distance 1 when
+    none does (shorter than one galvo unit: still burnt), then a DelayTime of ``END_DELAY_S``. Per
+    dot: a JumpTo and LaserOnPoint entries of at most ``MAX_DWELL_TICKS`` each. Distances (w4) are
+    from the previous position, capped at 0xFFFF.
 
     Points outside the galvo range raise SafetyLimitError (never clipped); the machine's power,
     speed and field limits are the driver's to check before this is called.
+
+    Vectorised with numpy; ``tests/_lmc_reference.py`` keeps the scalar encoder it replaced, and a
+    property test checks that both write the same entries. The result is read-only and memoised
+    for the last few jobs (a job is immutable): the estimate and the driver encode the same job.
     """
+    key = id(job)
+    hit = _WORDS_CACHE.get(key)
+    ident = f"{machine.name}\0{machine.sha256}"
+    if hit is not None and hit[0]() is job and hit[1] == ident:
+        return hit[2]
+    words = _encode_job(job, machine)
+    words.flags.writeable = False
+    if len(_WORDS_CACHE) >= _WORDS_CACHE_SIZE:
+        _WORDS_CACHE.pop(next(iter(_WORDS_CACHE)))
+    _WORDS_CACHE[key] = (weakref.ref(job), ident, words)
+    return words
+
+
+def entries_from_words(words: Words) -> list[Entry]:
+    """:class:`Entry` objects for the rows of ``words``."""
+    return [Entry(*row) for row in words.tolist()]
+
+
+def _encode_job(job: Job, machine: MachineProfile) -> Words:
     g = Geometry.from_machine(machine)
-    em = _Emitter(g)
-    em.out.append(Entry(ListOp.READY_MARK))
+    blocks: list[npt.NDArray[np.int64]] = [np.array([[ListOp.READY_MARK, 0, 0, 0, 0, 0]])]
+    pos = (GALVO_CENTRE, GALVO_CENTRE)
     for layer in job.layers:
-        _emit_layer(em, layer, machine)
-    em.jump((GALVO_CENTRE, GALVO_CENTRE))
-    return em.out
+        if not layer.primitives:
+            continue
+        if layer.params.passes < 1:
+            raise JobError(f"layer '{layer.name}': passes must be ≥ 1")
+        settings = layer_settings(layer.params, machine, g)
+        blocks.append(np.array([(e.op, *e.words) for e in settings], dtype=np.int64))
+        one_pass, first, last = _pass_words(layer, g)
+        passes = layer.params.passes
+        body = np.tile(one_pass, (passes, 1))
+        # the first JumpTo of each pass starts where the one before left the galvo
+        starts = [pos] + [last] * (passes - 1)
+        rows = np.arange(passes) * len(one_pass)
+        body[rows, 4] = [distance_word(p, first) for p in starts]
+        blocks.append(body)
+        pos = last
+    centre = (GALVO_CENTRE, GALVO_CENTRE)
+    blocks.append(
+        np.array([[ListOp.JUMP_TO, centre[0], centre[1], 0, distance_word(pos, centre), 0]])
+    )
+    return np.concatenate(blocks).astype(np.uint16)
 
 
-def _emit_layer(em: _Emitter, layer: Layer, machine: MachineProfile) -> None:
-    if not layer.primitives:
-        return
-    if layer.params.passes < 1:
-        raise JobError(f"layer '{layer.name}': passes must be ≥ 1")
-    em.out.extend(layer_settings(layer.params, machine, em.g))
-    for _ in range(layer.params.passes):
-        for prim in layer.primitives:
-            if isinstance(prim, Dot):
-                em.dot(prim)
-            else:
-                em.polyline(prim)
+def _pass_words(
+    layer: Layer, g: Geometry
+) -> tuple[npt.NDArray[np.int64], tuple[int, int], tuple[int, int]]:
+    """One pass of ``layer``'s primitives as entry rows (the first JumpTo's distance left 0),
+    its first and its last galvo point."""
+    pts: list[tuple[float, float]] = []
+    counts: list[int] = []
+    dwells: list[float] = []
+    is_dot: list[bool] = []
+    for prim in layer.primitives:
+        if isinstance(prim, Dot):
+            pts.append((prim.x, prim.y))
+            counts.append(1)
+            dwells.append(prim.dwell_s)
+            is_dot.append(True)
+        else:
+            pts.extend(prim.points)
+            counts.append(len(prim.points))
+            dwells.append(0.0)
+            is_dot.append(False)
+    xy = np.array(pts, dtype=np.float64).reshape(-1, 2)
+    x, y = xy[:, 0], xy[:, 1]
+    count = np.array(counts, dtype=np.int64)
+    dot = np.array(is_dot, dtype=bool)
+    dwell = np.array(dwells, dtype=np.float64)
+    start = np.concatenate(([0], np.cumsum(count)[:-1]))
+    last_index = start + count - 1
+
+    gx, gy, bad_point = _galvo_words(x, y, g)
+    # a dot's dwell is converted right after its point: the first failure in list order wins
+    ticks_exact = dwell * 1e5
+    bad_dwell = dot & ~(np.isfinite(dwell) & (dwell >= 0))
+    if bad_point is not None or bad_dwell.any():
+        dwell_at = int(start[np.argmax(bad_dwell)]) if bad_dwell.any() else None
+        if bad_point is not None and (dwell_at is None or bad_point <= dwell_at):
+            raise SafetyLimitError(
+                f"point ({x[bad_point]:.3f}, {y[bad_point]:.3f}) mm is outside the galvo range "
+                "0..0xFFFF"
+            )
+        assert dwell_at is not None
+        ticks_10us(float(dwell[np.argmax(bad_dwell)]))  # raises the scalar message
+    n = len(x)
+    first_of_prim = np.zeros(n, dtype=bool)
+    first_of_prim[start] = True
+    prev_x = np.empty(n, dtype=np.int64)
+    prev_y = np.empty(n, dtype=np.int64)
+    prev_x[1:], prev_y[1:] = gx[:-1], gy[:-1]
+    prev_x[0], prev_y[0] = gx[0], gy[0]  # the pass's first JumpTo: its distance is set later
+    dx, dy = gx - prev_x, gy - prev_y
+    dist = np.minimum(GALVO_MAX, np.floor(np.sqrt(dx * dx + dy * dy) + 0.5)).astype(np.int64)
+    moves = (dx != 0) | (dy != 0)
+    mark = ~first_of_prim & moves
+    keep = first_of_prim | mark
+
+    point_rows = np.zeros((n, 6), dtype=np.int64)
+    point_rows[:, 0] = np.where(first_of_prim, ListOp.JUMP_TO, ListOp.MARK_TO)
+    point_rows[:, 1] = gx
+    point_rows[:, 2] = gy
+    point_rows[:, 4] = dist
+    kept = np.flatnonzero(keep)
+    parts = [point_rows[kept]]
+    keys = [kept * 3]
+
+    line = ~dot
+    marked = np.add.reduceat(mark, start) > 0 if n else np.zeros(0, dtype=bool)
+    unmarked = np.flatnonzero(line & ~marked)
+    if len(unmarked):
+        fill = np.zeros((len(unmarked), 6), dtype=np.int64)
+        fill[:, 0] = ListOp.MARK_TO
+        fill[:, 1] = gx[start[unmarked]]
+        fill[:, 2] = gy[start[unmarked]]
+        fill[:, 4] = 1
+        parts.append(fill)
+        keys.append(last_index[unmarked] * 3 + 1)
+    lines = np.flatnonzero(line)
+    delay = np.zeros((len(lines), 6), dtype=np.int64)
+    delay[:, 0] = ListOp.DELAY_TIME
+    delay[:, 1] = ticks_10us(END_DELAY_S)
+    parts.append(delay)
+    keys.append(last_index[lines] * 3 + 2)
+    dots = np.flatnonzero(dot)
+    if len(dots):
+        ticks = np.maximum(1, np.floor(ticks_exact[dots] + 0.5)).astype(np.int64)
+        chunks = (ticks + MAX_DWELL_TICKS - 1) // MAX_DWELL_TICKS
+        owner = np.repeat(np.arange(len(dots)), chunks)
+        nth = np.arange(len(owner)) - np.repeat(np.cumsum(chunks) - chunks, chunks)
+        value = np.minimum(ticks[owner] - nth * MAX_DWELL_TICKS, MAX_DWELL_TICKS)
+        on = np.zeros((len(owner), 6), dtype=np.int64)
+        on[:, 0] = ListOp.LASER_ON_POINT
+        on[:, 1] = value
+        parts.append(on)
+        keys.append(start[dots][owner] * 3 + 1)
+    rows = np.concatenate(parts)
+    order = np.argsort(np.concatenate(keys), kind="stable")
+    first = (int(gx[0]), int(gy[0]))
+    last = (int(gx[-1]), int(gy[-1]))
+    return rows[order], first, last
+
+
+def _galvo_words(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], g: Geometry
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], int | None]:
+    """:meth:`Geometry.to_galvo` over arrays: the words, and the index of the first point outside
+    the galvo range (or None)."""
+    u = -x if g.flip_x else x
+    v = -y if g.flip_y else y
+    if g.swap_xy:
+        u, v = v, u
+    eu = GALVO_CENTRE + u * g.units_per_mm
+    ev = GALVO_CENTRE + v * g.units_per_mm
+    with np.errstate(invalid="ignore"):
+        ok = (
+            np.isfinite(eu)
+            & np.isfinite(ev)
+            & (eu >= -0.5)
+            & (eu <= GALVO_MAX + 0.5)
+            & (ev >= -0.5)
+            & (ev <= GALVO_MAX + 0.5)
+        )
+    bad = None if ok.all() else int(np.argmin(ok))
+    eu = np.where(ok, eu, GALVO_CENTRE)
+    ev = np.where(ok, ev, GALVO_CENTRE)
+    wu = np.clip(np.floor(eu + 0.5), 0, GALVO_MAX).astype(np.int64)
+    wv = np.clip(np.floor(ev + 0.5), 0, GALVO_MAX).astype(np.int64)
+    return wu, wv, bad
+
+
+def pack_words(words: Words) -> list[bytes]:
+    """:func:`pack_list` for a words array: 3072-byte packets, the last one tail-filled with
+    EndOfList, and one packet of fill more when the list fills its last packet exactly."""
+    n = len(words)
+    packets = n // PACKET_ENTRIES + 1
+    buf = np.zeros((packets * PACKET_ENTRIES, 6), dtype="<u2")
+    buf[:, 0] = ListOp.END_OF_LIST
+    buf[:n] = words
+    data = buf.tobytes()
+    return [data[i : i + PACKET_BYTES] for i in range(0, len(data), PACKET_BYTES)]
+
+
+def words_seconds(words: Words) -> float:
+    """:func:`entries_seconds` for a words array (the same timing model, over arrays)."""
+    return list_seconds_array(words[:, 0], words[:, 1], words[:, 2])
 
 
 def frame_entries(job: Job, machine: MachineProfile, repeats: int) -> list[Entry]:
@@ -576,6 +744,9 @@ class ListExecutor:
         self.output_port: int | None = None  # last list WritePort
         self._open: list[tuple[float, float]] | None = None
         self._open_settings: StrokeSettings | None = None
+        #: the settings of a stroke now (no dwell), for the (power, speed, frequency) words
+        self._now: StrokeSettings | None = None
+        self._now_key: tuple[int | None, int, int] | None = None
 
     def emitting_now(self) -> bool:
         return (
@@ -593,6 +764,17 @@ class ListExecutor:
         return self._open is not None
 
     def _settings(self, dwell_s: float = 0.0) -> StrokeSettings:
+        if dwell_s == 0.0:
+            key = (self.power_word, self.mark_speed, self.qswitch)
+            now = self._now
+            if now is None or key != self._now_key:
+                self._now_key = key
+                now = self._now = StrokeSettings(
+                    power_pct=None if self.power_word is None else power_pct(self.power_word),
+                    speed_mm_s=speed_mm_s(self.mark_speed, self.g),
+                    frequency_khz=frequency_khz(self.qswitch),
+                )
+            return now
         return StrokeSettings(
             power_pct=None if self.power_word is None else power_pct(self.power_word),
             speed_mm_s=speed_mm_s(self.mark_speed, self.g),
@@ -622,11 +804,12 @@ class ListExecutor:
             self.pos = (e.w1, e.w2)
         elif op == ListOp.MARK_TO:
             if self.emitting_now():
-                here = self.g.to_mm(*self.pos)
                 settings = self._settings()
-                if self._open is None or self._open_settings != settings:
+                opened = self._open_settings
+                if self._open is None or (opened is not settings and opened != settings):
                     self._close()
-                    self._open, self._open_settings = [here], settings
+                    self._open, self._open_settings = [self.g.to_mm(*self.pos)], settings
+                assert self._open is not None
                 self._open.append(self.g.to_mm(e.w1, e.w2))
             else:
                 self._close()

@@ -442,8 +442,8 @@ class LmcDriver(Driver):
 
     def _run_armed(self, job: Job, listener: RunListener) -> RunResult:
         # everything that can refuse the job happens before a byte goes out
-        entries = codec.job_to_entries(job, self.machine)
-        packets = codec.pack_list(entries)
+        words = codec.job_to_words(job, self.machine)  # memoised: the estimate encoded it too
+        packets = codec.pack_words(words)
         expected_s = estimate_seconds(job)
         started = time.monotonic()
 
@@ -506,7 +506,7 @@ class LmcDriver(Driver):
             complete=True,
             elapsed_s=elapsed,
             device_mark_time_s=mark_time_s,
-            detail={"packets": len(packets), "entries": len(entries), "estimate_s": expected_s},
+            detail={"packets": len(packets), "entries": len(words), "estimate_s": expected_s},
         )
 
     def _prove_complete(self, mark_time_s: float, expected_s: float) -> None:

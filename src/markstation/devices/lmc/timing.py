@@ -25,6 +25,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+import numpy as np
+import numpy.typing as npt
+
 # list opcodes (the same values as markstation.devices.lmc.codec.ListOp, which imports this module)
 JUMP_TO = 0x8001
 END_OF_LIST = 0x8002
@@ -118,3 +121,67 @@ def list_seconds(entries: Iterable[tuple[int, int, int]]) -> float:
         if op == END_OF_LIST:
             break
     return total
+
+
+def _last_before(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
+    """For each index i, the largest j < i with ``mask[j]`` (-1 where there is none)."""
+    at = np.where(mask, np.arange(len(mask)), -1)
+    acc = np.maximum.accumulate(at) if len(at) else at
+    return np.concatenate(([-1], acc[:-1])).astype(np.int64)
+
+
+def _held(
+    mask: npt.NDArray[np.bool_], values: npt.NDArray[np.float64], default: float
+) -> npt.NDArray[np.float64]:
+    """The value the last entry before each index set (``default`` before any)."""
+    j = _last_before(mask)
+    return np.where(j >= 0, values[np.maximum(j, 0)], default)
+
+
+def list_seconds_array(
+    ops: npt.NDArray[np.integer], w1: npt.NDArray[np.integer], w2: npt.NDArray[np.integer]
+) -> float:
+    """:func:`list_seconds` over arrays of ops and words: the same model (:class:`ListClock`),
+    each entry's time computed with the same operations, summed in list order. For the long lists
+    of the estimate; ``tests/unit/test_lmc_vector_encoder.py`` checks it against ListClock."""
+    op = np.asarray(ops, dtype=np.int64)
+    a = np.asarray(w1, dtype=np.int64)
+    b = np.asarray(w2, dtype=np.int64)
+    ends = np.flatnonzero(op == END_OF_LIST)
+    if len(ends):  # up to and with the first EndOfList
+        stop = int(ends[0]) + 1
+        op, a, b = op[:stop], a[:stop], b[:stop]
+    n = len(op)
+    if n == 0:
+        return 0.0
+    af = a.astype(np.float64)
+    signed = np.where(b & _SIGN_NEGATIVE, -af, af) * 1e-6
+    jump_speed = _held(op == JUMP_SPEED, af, 0.0)
+    mark_speed = _held(op == MARK_SPEED, af, 0.0)
+    jump_delay = _held(op == JUMP_DELAY, af * TICK_S, 0.0)
+    polygon_delay = _held(op == POLYGON_DELAY, af * TICK_S, 0.0)
+    on_delay = _held(op == LASER_ON_DELAY, signed, 0.0)
+    off_delay = _held(op == LASER_OFF_DELAY, signed, 0.0)
+    moves = (op == JUMP_TO) | (op == MARK_TO)
+    j = _last_before(moves)
+    px = np.where(j >= 0, a[np.maximum(j, 0)], _CENTRE)
+    py = np.where(j >= 0, b[np.maximum(j, 0)], _CENTRE)
+    dx, dy = a - px, b - py
+    dist = np.sqrt((dx * dx + dy * dy).astype(np.float64))
+    is_mark = op == MARK_TO
+    marking_before = np.concatenate(([False], is_mark[:-1]))
+    mark_s = dist / np.maximum(1.0, mark_speed) * 1e-3 + polygon_delay
+    mark_s = np.where(marking_before, mark_s, mark_s + np.maximum(0.0, on_delay))
+    other = np.where(marking_before, 0.0 + np.maximum(0.0, off_delay), 0.0)
+    jump_s = other + (dist / np.maximum(1.0, jump_speed) * 1e-3 + jump_delay)
+    wait_s = other + af * TICK_S
+    seconds = np.where(
+        is_mark,
+        mark_s,
+        np.where(
+            op == JUMP_TO,
+            jump_s,
+            np.where((op == DELAY_TIME) | (op == LASER_ON_POINT), wait_s, other),
+        ),
+    )
+    return float(np.cumsum(seconds)[-1])

@@ -17,7 +17,7 @@ file, line and field of the first problem:
 
 Usable as a library::
 
-    from markstation.registry import read_verifier, verify_export
+    from markstation.audit import read_verifier, verify_export
     report = verify_export("report.jsonl", read_verifier("station.pub"), previous="last.checkpoint")
 """
 
