@@ -75,7 +75,7 @@ def ours(jobs: list[Job], machine: MachineProfile) -> tuple[int, int]:
 
 
 def galvoplotter(jobs: list[Job], machine: MachineProfile) -> tuple[int, int]:
-    from galvo.controller import GalvoController  # type: ignore[import-not-found]
+    from galvo.controller import GalvoController  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     g = codec.Geometry.from_machine(machine)
     upm = g.units_per_mm
@@ -202,7 +202,9 @@ def bench_ratios(grbl_timing: float, quick: bool) -> None:
         with open_device("sim://lmc?timing=instant", lmc) as d:
             device = d.run(job).device_mark_time_s
         assert device
-        print(f"   lmc  {layout:15s} estimate {est:8.2f} s  board {device:8.2f} s  {est / device:.4f}")
+        print(
+            f"   lmc  {layout:15s} estimate {est:8.2f} s  board {device:8.2f} s  {est / device:.4f}"
+        )
     grbl = load_machine("grbl-marker")
     for layout in LAYOUTS:
         if quick and layout == "secondary-mark":

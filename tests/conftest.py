@@ -43,6 +43,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = item.path.resolve()
         if any(path.is_relative_to(d) for d in SLOW_DIRS):
             item.add_marker(pytest.mark.slow)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "postgres" in callspec.params.values():
+            item.add_marker(pytest.mark.slow)  # starts (once) and talks to a real server
 
 
 @pytest.fixture(autouse=True)

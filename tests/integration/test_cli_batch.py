@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import sqlite3
@@ -128,6 +129,23 @@ def test_dry_run_writes_previews_without_state_change(
     assert len(rows) == 3 and rows[1].split(",")[4] == "ok"
     assert "2D code ok" in out
     assert dump_db(db) == before
+
+
+def test_dry_run_csv_has_no_live_formula(
+    capsys: pytest.CaptureFixture[str], db: Path, tmp_path: Path
+) -> None:
+    rows = sample_rows(1)
+    rows[0]["serial"] = "=HYPERLINK(1)"  # a registry serial a spreadsheet would evaluate
+    write_csv(tmp_path / "b.csv", rows)
+    code, _, err = run(capsys, "batch", "import", str(tmp_path / "b.csv"))
+    assert code == 0, err
+    out_dir = tmp_path / "preview"
+    code, _, err = run(capsys, "batch", "run", "--dry-run", str(out_dir))
+    assert code == 0, err
+    with (out_dir / "dry-run.csv").open(newline="", encoding="utf-8") as fh:
+        cells = [cell for row in csv.reader(fh) for cell in row]
+    assert "'=HYPERLINK(1)" in cells
+    assert not any(cell[:1] in ("=", "+", "-", "@") for cell in cells)
 
 
 def test_interactive_run_with_typed_answers(

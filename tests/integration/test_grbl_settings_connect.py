@@ -94,3 +94,32 @@ def test_the_door_state_is_refused_at_once() -> None:
     closed = time.monotonic() - closing
     # not the 5 s response timeout: the Door state is recognised and the laser is off by it
     assert refused < 0.5 and closed < 0.5
+
+
+def test_a_door_opened_mid_run_ends_it_at_once() -> None:
+    import threading
+
+    from grbl_helpers import zigzag_job
+
+    d = _open("sim://grbl?link=ideal&timing=5&settings=110:6000,111:6000")
+    with d:
+        box: dict[str, object] = {}
+
+        def work() -> None:
+            try:
+                d.run(zigzag_job(100))
+            except InterlockOpen as exc:
+                box["error"], box["at"] = exc, time.monotonic()
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        deadline = time.monotonic() + 10
+        while not d.simulator.burns() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        opened = time.monotonic()
+        d.simulator.feed(b"\x84")
+        worker.join(10)
+        assert "safety door opened" in str(box["error"])
+        assert float(box["at"]) - opened < 1.0  # type: ignore[arg-type]
+        closing = time.monotonic()
+    assert time.monotonic() - closing < 0.5

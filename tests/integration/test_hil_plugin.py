@@ -45,6 +45,7 @@ from markstation.hil.jobs import (
     bench_params,
     grid_axes,
     is_held_off,
+    layout_job,
     material_grid,
     square_job,
     stream_job,
@@ -195,6 +196,28 @@ def test_bench_jobs_fit_the_machine(machine: MachineProfile) -> None:
     (outline,) = [p for _, p in square.primitives()]
     assert outline.points[0] == outline.points[-1] and outline.length() == pytest.approx(40.0)
     assert not is_held_off(square)
+
+
+@pytest.mark.parametrize("machine", [LMC, GRBL], ids=["lmc", "grbl"])
+def test_layout_job_is_the_real_mark_held_off(machine: MachineProfile) -> None:
+    from markstation.devices.estimate import device_estimate
+    from markstation.job.layout import build_job
+    from markstation.profiles import load_layout, load_material
+
+    job = layout_job(machine)
+    assert is_held_off(job)
+    check_job_limits(job, machine)
+    layout = load_layout("secondary-mark")
+    material = load_material(machine.default_material, machine=machine)
+    real = build_job(layout.code_example, layout=layout, material=material, machine=machine)
+    assert [ly.primitives for ly in job.layers] == [ly.primitives for ly in real.layers]
+    assert [dataclasses.replace(ly.params, power_pct=0.0) for ly in real.layers] == [
+        ly.params for ly in job.layers
+    ]
+    # the power does not change the time: the same list / program at zero
+    assert device_estimate(job, machine).seconds == pytest.approx(
+        device_estimate(real, machine).seconds, rel=1e-9
+    )
 
 
 def test_stream_job_needs_several_lmc_packets() -> None:

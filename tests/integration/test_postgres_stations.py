@@ -33,9 +33,11 @@ from markstation.queue.states import State
 
 ACTOR = Actor("station-test", "office")
 SEED = 20261201
-#: items per batch: a simulated LMC item costs ~0.4 s of CPU (codec + simulator), so the
-#: default keeps each test under ~60 s on two cores; MARKSTATION_PG_ITEMS=200 runs the full size
-ITEMS = int(os.environ.get("MARKSTATION_PG_ITEMS", "48"))
+#: items per batch, the size the issue asks for (the whole file takes ~80 s on two loaded cores);
+#: MARKSTATION_PG_ITEMS lowers it for a quicker local loop
+ITEMS = int(os.environ.get("MARKSTATION_PG_ITEMS", "200"))
+#: how long one station process may take to run out of work
+STATION_WAIT_S = 300
 
 
 @pytest.fixture
@@ -213,7 +215,9 @@ def test_killed_and_cut_off_stations_never_burn_twice(db: str, tmp_path: Path) -
         if time.monotonic() > deadline:
             break
     for proc in procs.values():
-        proc.wait(timeout=60)  # stations stop on an interrupted item or a lost server
+        # stations stop on an interrupted item or a lost server, or when the batch is done: the
+        # wait is generous because a loaded 2-core machine marks 200 items in over a minute
+        proc.wait(timeout=STATION_WAIT_S)
     # every interrupted item is resolvable; then the batch finishes
     for _ in range(10):
         with PostgresStore(db, actor=ACTOR) as store:
@@ -222,7 +226,7 @@ def test_killed_and_cut_off_stations_never_burn_twice(db: str, tmp_path: Path) -
                 break
         finish = {name: _station(db, name, ledger) for name, ledger in ledgers.items()}
         for proc in finish.values():
-            proc.wait(timeout=90)
+            proc.wait(timeout=STATION_WAIT_S)
     print(f"kills={kills} cuts={cuts} resolved={len(resolved)}")
     assert kills >= 3 and cuts >= 1
     with PostgresStore(db, actor=ACTOR) as store:

@@ -188,7 +188,12 @@ def test_three_items_marked_through_the_ui(browser: Browser, tmp_path: Path) -> 
         with SqliteStore(db, recover=False) as store:
             inspections = [r for r in store.records() if r.type == "inspection"]
             started = [r for r in store.records() if r.type == "item-started"]
+            refused = [r for r in store.records() if r.type == "serial-refused"]
         assert [r.payload["result"] for r in inspections] == ["pass"] * 3
+        # the mismatch is journaled, as in the CLI, under the signed-in technician
+        assert [(r.payload["code"], r.payload["typed"], r.operator) for r in refused] == [
+            (ROWS[0][0], "XX999", TECH[0])
+        ]
         assert {r.operator for r in started} == {TECH[0]}
         assert (tmp_path / "station-item-en.png").stat().st_size > 10_000
         page.close()

@@ -66,7 +66,9 @@ def assert_contained(matrix: ModuleMatrix, prims: tuple[Primitive, ...]) -> None
                         assert dark(matrix, x + sx, y + sy), (prim, (x, y))
 
 
-def segment_distance(p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+def segment_distance(
+    p: tuple[float, float], a: tuple[float, float], b: tuple[float, float]
+) -> float:
     ax, ay = a
     vx, vy = b[0] - ax, b[1] - ay
     n2 = vx * vx + vy * vy
@@ -142,9 +144,7 @@ def test_outline_order_puts_the_contours_before_or_after_the_hatch(
     order: str, names: list[str]
 ) -> None:
     material = load_material("blued-steel")
-    job = build_verified_job(
-        CODE, layout=outline_layout(order), material=material, machine=MACHINE
-    )
+    job = build_verified_job(CODE, layout=outline_layout(order), material=material, machine=MACHINE)
     assert [layer.name for layer in job.layers] == names
     total = sum(len(layer.primitives) for layer in job.layers if layer.name != "text")
     mixed = build_job(CODE, layout=outline_layout("mixed"), material=material, machine=MACHINE)

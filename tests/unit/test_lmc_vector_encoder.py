@@ -19,6 +19,21 @@ from markstation.job.layout import build_job
 from markstation.profiles import load_layout, load_machine, load_material
 
 MACHINE = load_machine("lmc-fiber-110")
+#: the list opcodes the timing model distinguishes, EndOfList and a setting it ignores
+LIST_OPS = [
+    0x8001,
+    0x8002,
+    0x8003,
+    0x8004,
+    0x8005,
+    0x8006,
+    0x8007,
+    0x8008,
+    0x800C,
+    0x800D,
+    0x800F,
+    0x8051,
+]
 HALF = max(MACHINE.field_width_mm, MACHINE.field_height_mm) / 2
 
 # coordinates on a coarse grid (many exact duplicates, sub-unit strokes) and free floats, some
@@ -83,10 +98,7 @@ def test_packets_and_time_are_the_reference_ones(job: Job) -> None:
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(
-                [0x8001, 0x8002, 0x8003, 0x8004, 0x8005, 0x8006, 0x8007, 0x8008, 0x800C, 0x800D]
-                + [0x800F, 0x8051]
-            ),
+            st.sampled_from(LIST_OPS),
             st.integers(0, 0xFFFF),
             st.sampled_from([0, 0x8000, 0x1234]),
         ),

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from markstation.audit import read_verifier as read_pub
+from markstation.audit import verify_export
 from markstation.cli import main
 from markstation.errors import ConfigError, JournalError
 from markstation.queue import merkle
 from markstation.queue.checkpoint import Checkpoint, SignedNote, VerifierKey, key_hash
 from markstation.queue.journal import leaf_bytes
 from markstation.queue.keys import generate, load_key, read_verifier, write_key
-from markstation.audit import read_verifier as read_pub
-from markstation.audit import verify_export
 
 CODE = "PE-SUCAMEC-2026-000001"
 

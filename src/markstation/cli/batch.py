@@ -443,7 +443,11 @@ def _dry_run(
             click.echo(_("{code}: NOT BUILT: {error}").format(code=entry.code, error=entry.error))
         else:
             est = f"{entry.estimate_s:.1f} s" if entry.estimate_s is not None else "?"
-            click.echo(f"{entry.code}: {est}, 2D code {entry.decode}, {entry.preview}")
+            click.echo(
+                _("{code}: {estimate}, 2D code {decode}, {preview}").format(
+                    code=entry.code, estimate=est, decode=entry.decode, preview=entry.preview
+                )
+            )
 
     results = dry_run(store, out, machine=machine, material=material, limit=limit, progress=show)
     bad = [r for r in results if r.error or r.decode not in ("ok", "no 2D code")]

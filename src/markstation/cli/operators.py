@@ -18,6 +18,7 @@ import click
 
 from markstation.cli.options import actor_options, db_option
 from markstation.errors import OperatorError, PermissionDenied
+from markstation.i18n import _, pgettext
 
 if TYPE_CHECKING:
     from markstation.queue.models import Actor
@@ -64,14 +65,14 @@ def read_pin(prompt: str, *, confirm: bool = False) -> str:
     if not _stdin_is_terminal():
         line = sys.stdin.readline()
         if not line.strip():
-            raise OperatorError(f"no PIN on standard input ({prompt})")
+            raise OperatorError(_("no PIN on standard input ({prompt})").format(prompt=prompt))
         return line.strip()
     pin: str = click.prompt(prompt, hide_input=True, err=True)
     if confirm:
         check_pin(pin.strip())
-        again: str = click.prompt("Repeat the PIN", hide_input=True, err=True)
+        again: str = click.prompt(_("Repeat the PIN"), hide_input=True, err=True)
         if again.strip() != pin.strip():
-            raise OperatorError("the two PINs differ: nothing stored")
+            raise OperatorError(_("the two PINs differ: nothing stored"))
     return pin.strip()
 
 
@@ -89,16 +90,20 @@ def supervisor_actor(store: Store, supervisor: str | None, *, actor: Actor, acti
     if not has_operators(store):
         if supervisor is not None:
             raise OperatorError(
-                f"--supervisor given, but {store.location} has no operators (add one with "
-                "'markstation operators add NAME --role supervisor')"
+                _(
+                    "--supervisor given, but {location} has no operators (add one with "
+                    "'markstation operators add NAME --role supervisor')"
+                ).format(location=store.location)
             )
         return actor
     if supervisor is None or not supervisor.strip():
         raise PermissionDenied(
-            f"{action} needs a supervisor: this store has operators, give --supervisor NAME "
-            "(the PIN is asked)"
+            _(
+                "{action} needs a supervisor: this store has operators, give --supervisor NAME "
+                "(the PIN is asked)"
+            ).format(action=action)
         )
-    pin = read_pin(f"PIN of supervisor {supervisor.strip()}")
+    pin = read_pin(_("PIN of supervisor {name}").format(name=supervisor.strip()))
     operator = authenticate(store, supervisor, pin, station=actor.station)
     require_role(operator, Role.SUPERVISOR, action)
     return Actor(operator.name, actor.station)
@@ -106,12 +111,12 @@ def supervisor_actor(store: Store, supervisor: str | None, *, actor: Actor, acti
 
 def _state(op: Operator, now: datetime) -> str:
     if op.disabled:
-        return "disabled"
+        return pgettext("operator state", "disabled")
     if op.locked_until is not None:
         until = datetime.fromisoformat(op.locked_until)
         if until > now:
-            return f"locked until {until.strftime('%Y-%m-%d %H:%M:%S')} UTC"
-    return "active"
+            return _("locked until {until} UTC").format(until=until.strftime("%Y-%m-%d %H:%M:%S"))
+    return pgettext("operator state", "active")
 
 
 # --- commands --------------------------------------------------------------------------------------
@@ -162,13 +167,19 @@ def add_cmd(
     with open_store(db, actor) as store:
         if not has_operators(store) and role != Role.SUPERVISOR:
             raise OperatorError(
-                f"the first operator must be a supervisor: add '{clean}' with --role supervisor"
+                _(
+                    "the first operator must be a supervisor: add '{name}' with --role supervisor"
+                ).format(name=clean)
             )
         actor = supervisor_actor(store, supervisor, actor=actor, action="operators add")
-        pin = read_pin(f"New PIN for {clean}", confirm=True)
+        pin = read_pin(_("New PIN for {name}").format(name=clean), confirm=True)
         added = add_operator(store, clean, Role(role), pin, actor=actor)
         where = store.location
-    click.echo(f"added {added.role.value} '{added.name}' to {where}")
+    click.echo(
+        _("added {role} '{name}' to {location}").format(
+            role=added.role.value, name=added.name, location=where
+        )
+    )
 
 
 @operators.command("list")
@@ -196,8 +207,10 @@ def list_cmd(db: Path | None, as_json: bool) -> None:
         return
     if not ops:
         click.echo(
-            f"no operators in {where}: nobody signs in yet; add a supervisor first with "
-            "'markstation operators add NAME --role supervisor'"
+            _(
+                "no operators in {location}: nobody signs in yet; add a supervisor first with "
+                "'markstation operators add NAME --role supervisor'"
+            ).format(location=where)
         )
         return
     now = datetime.now(UTC)
@@ -225,4 +238,4 @@ def disable_cmd(
     with open_store(db, actor) as store:
         actor = supervisor_actor(store, supervisor, actor=actor, action="operators disable")
         done = disable_operator(store, name, actor=actor)
-    click.echo(f"disabled {done.role.value} '{done.name}'")
+    click.echo(_("disabled {role} '{name}'").format(role=done.role.value, name=done.name))

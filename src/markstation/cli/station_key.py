@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 if TYPE_CHECKING:
     from markstation.queue.checkpoint import VerifierKey
@@ -41,7 +42,11 @@ def _passphrase(path: Path) -> Callable[[], bytes | None]:
         from markstation.queue.keys import PASSPHRASE_ENV
 
         if sys.stdin.isatty():
-            return str(click.prompt(f"passphrase for {path}", hide_input=True, err=True)).encode()
+            return str(
+                click.prompt(
+                    _("passphrase for {path}").format(path=path), hide_input=True, err=True
+                )
+            ).encode()
         env = os.environ.get(PASSPHRASE_ENV)
         return env.encode() if env else None
 
@@ -57,7 +62,7 @@ def load_station_key(key_file: Path | None) -> StationKey | None:
 
     path = key_path(key_file)
     if not path.exists() and key_file is None and not os.environ.get(KEY_ENV):
-        click.echo(f"warning: {NO_KEY_WARNING}", err=True)
+        click.echo(_("warning: {message}").format(message=_(NO_KEY_WARNING)), err=True)
         return None
     return load_key(path, _passphrase(path))
 
@@ -122,13 +127,15 @@ def init_cmd(
 
     path = key_path(key_file)
     if path.exists():
-        raise ConfigError(f"{path}: a station key already exists (see 'station-key show')")
+        raise ConfigError(
+            _("{path}: a station key already exists (see 'station-key show')").format(path=path)
+        )
     passphrase: bytes | None = None
     if not no_passphrase:
         if sys.stdin.isatty():
             passphrase = str(
                 click.prompt(
-                    "passphrase for the new station key",
+                    _("passphrase for the new station key"),
                     hide_input=True,
                     confirmation_prompt=True,
                     err=True,
@@ -138,16 +145,22 @@ def init_cmd(
             passphrase = os.environ[PASSPHRASE_ENV].encode()
         else:
             raise ConfigError(
-                f"no terminal to ask a passphrase on: set {PASSPHRASE_ENV}, or give "
-                "--no-passphrase for an unattended station"
+                _(
+                    "no terminal to ask a passphrase on: set {env}, or give "
+                    "--no-passphrase for an unattended station"
+                ).format(env=PASSPHRASE_ENV)
             )
         if not passphrase:
             raise ConfigError(
-                "empty passphrase (give --no-passphrase to store the key unencrypted)"
+                _("empty passphrase (give --no-passphrase to store the key unencrypted)")
             )
     key = generate(name or default_key_name(station or socket.gethostname()))
     pub = write_key(key, path, passphrase)
-    click.echo(f"station key written to {path} (mode 0600); public key in {pub}:")
+    click.echo(
+        _("station key written to {path} (mode 0600); public key in {pub}:").format(
+            path=path, pub=pub
+        )
+    )
     click.echo(str(key.verifier))
 
 

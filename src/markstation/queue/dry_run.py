@@ -112,12 +112,15 @@ def dry_run(
         results.append(entry)
         if progress:
             progress(entry)
+    from markstation.queue.export import csv_cell
+
     with (out / "dry-run.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["mark_code", "serial", "preview", "estimate_s", "decode", "error"])
         for r in results:
             w.writerow(
-                [
+                csv_cell(cell)  # the serial came from a registry file: no live formulas
+                for cell in [
                     r.code,
                     r.serial,
                     r.preview.name if r.preview else "",

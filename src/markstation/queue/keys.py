@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError, JournalError
+from markstation.i18n import N_, _
 from markstation.queue.checkpoint import (
     Checkpoint,
     Signature,
@@ -42,7 +43,7 @@ PASSPHRASE_ENV = "MARKSTATION_KEY_PASSPHRASE"
 MAGIC = "markstation station key 1"
 
 #: the warning every signing command prints when there is no key
-NO_KEY_WARNING = (
+NO_KEY_WARNING = N_(
     "no station key: the checkpoint is not signed, so the journal is only tamper-evident against "
     "accidents, not against someone who can edit the store (run 'markstation station-key init')"
 )
@@ -110,8 +111,10 @@ def write_key(key: StationKey, path: Path, passphrase: bytes | None) -> Path:
 
     if path.exists():
         raise ConfigError(
-            f"{path}: a station key already exists; it signed earlier checkpoints — move it away "
-            "yourself if you really mean to replace it"
+            _(
+                "{path}: a station key already exists; it signed earlier checkpoints — move it "
+                "away yourself if you really mean to replace it"
+            ).format(path=path)
         )
     enc = BestAvailableEncryption(passphrase) if passphrase else NoEncryption()
     pem = key.private.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, enc).decode("ascii")
@@ -126,7 +129,11 @@ def write_key(key: StationKey, path: Path, passphrase: bytes | None) -> Path:
         pub = public_path(path)
         pub.write_text(f"{key.verifier}\n", encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the station key ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{path}: cannot write the station key ({error})").format(
+                path=path, error=exc.strerror
+            )
+        ) from exc
     return pub
 
 
@@ -135,17 +142,23 @@ def _read(path: Path) -> tuple[VerifierKey, str]:
         st = path.stat()
         text = path.read_text(encoding="ascii")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: no station key there ('markstation station-key init')") from exc
+        raise ConfigError(
+            _("{path}: no station key there ('markstation station-key init')").format(path=path)
+        ) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the station key ({exc})") from exc
+        raise ConfigError(
+            _("{path}: cannot read the station key ({error})").format(path=path, error=exc)
+        ) from exc
     if sys.platform != "win32" and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"{path}: the station key is readable by others (mode {stat.S_IMODE(st.st_mode):o}); "
-            f"refusing to use it — 'chmod 600 {path}'"
+            _(
+                "{path}: the station key is readable by others (mode {mode:o}); "
+                "refusing to use it — 'chmod 600 {path}'"
+            ).format(path=path, mode=stat.S_IMODE(st.st_mode))
         )
     lines = text.split("\n", 2)
     if len(lines) < 3 or lines[0] != MAGIC or not lines[1].startswith("verifier: "):
-        raise ConfigError(f"{path}:1: not a markstation station key file")
+        raise ConfigError(_("{path}:1: not a markstation station key file").format(path=path))
     verifier = VerifierKey.parse(lines[1].removeprefix("verifier: "), f"{path}:2")
     return verifier, lines[2]
 
@@ -170,17 +183,27 @@ def load_key(path: Path, passphrase: Callable[[], bytes | None] | None = None) -
         secret = passphrase() if passphrase else None
         if not secret:
             raise ConfigError(
-                f"{path}: the station key is passphrase-protected and no passphrase was given "
-                f"(terminal prompt, or ${PASSPHRASE_ENV})"
+                _(
+                    "{path}: the station key is passphrase-protected and no passphrase was given "
+                    "(terminal prompt, or ${env})"
+                ).format(path=path, env=PASSPHRASE_ENV)
             )
     try:
         private = load_pem_private_key(pem.encode("ascii"), password=secret)
     except (ValueError, TypeError) as exc:
-        reason = "wrong passphrase or damaged key" if secret else "damaged key"
-        raise ConfigError(f"{path}: cannot unlock the station key ({reason})") from exc
+        message = (
+            _("{path}: cannot unlock the station key (wrong passphrase or damaged key)")
+            if secret
+            else _("{path}: cannot unlock the station key (damaged key)")
+        )
+        raise ConfigError(message.format(path=path)) from exc
     if not isinstance(private, Ed25519PrivateKey):
-        raise ConfigError(f"{path}: not an Ed25519 key")
+        raise ConfigError(_("{path}: not an Ed25519 key").format(path=path))
     key = StationKey(verifier.name, private, path)
     if key.verifier != verifier:
-        raise ConfigError(f"{path}:2: the verifier line does not match the private key (edited)")
+        raise ConfigError(
+            _("{path}:2: the verifier line does not match the private key (edited)").format(
+                path=path
+            )
+        )
     return key

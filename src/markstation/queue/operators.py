@@ -39,6 +39,7 @@ from markstation.errors import (
     PermissionDenied,
     StoreError,
 )
+from markstation.i18n import N_, _
 from markstation.queue.models import Actor
 from markstation.queue.store import OperatorRow, Store
 
@@ -55,7 +56,7 @@ SALT_BYTES = 16
 HASH_BYTES = 32
 
 #: the one message for an unknown name and for a wrong PIN
-AUTH_FAILED = "sign-in refused: unknown operator or wrong PIN"
+AUTH_FAILED = N_("sign-in refused: unknown operator or wrong PIN")
 
 _PIN = re.compile(r"[0-9]{4,12}")
 _HASH = re.compile(
@@ -100,7 +101,7 @@ def _utc_now() -> datetime:
 def check_pin(pin: str) -> str:
     """The PIN if it is 4 to 12 digits (0-9), else OperatorError (the PIN is not in the message)."""
     if not _PIN.fullmatch(pin):
-        raise OperatorError("a PIN is 4 to 12 digits (0-9)")
+        raise OperatorError(_("a PIN is 4 to 12 digits (0-9)"))
     return pin
 
 
@@ -154,11 +155,11 @@ def check_name(name: str) -> str:
     """
     text = name.strip()
     if not text or len(text) > _NAME_MAX:
-        raise OperatorError(f"an operator name is 1 to {_NAME_MAX} characters")
+        raise OperatorError(_("an operator name is 1 to {max} characters").format(max=_NAME_MAX))
     if any(not ch.isprintable() for ch in text):
-        raise OperatorError("an operator name cannot contain control characters")
+        raise OperatorError(_("an operator name cannot contain control characters"))
     if not any(ch.isalpha() for ch in text):
-        raise OperatorError(f"operator name '{text}' needs at least one letter")
+        raise OperatorError(_("operator name '{name}' needs at least one letter").format(name=text))
     return text
 
 
@@ -200,10 +201,16 @@ def add_operator(store: Store, name: str, role: Role, pin: str, *, actor: Actor)
         payload={"operator": clean, "role": role.value},
     )
     if outcome == "name-taken":
-        raise OperatorError(f"operator '{clean}' already exists in {store.location}")
+        raise OperatorError(
+            _("operator '{name}' already exists in {location}").format(
+                name=clean, location=store.location
+            )
+        )
     if outcome == "first-role":
         raise OperatorError(
-            f"the first operator must be a supervisor: add '{clean}' with --role supervisor"
+            _(
+                "the first operator must be a supervisor: add '{name}' with --role supervisor"
+            ).format(name=clean)
         )
     return _public(row)
 
@@ -214,18 +221,24 @@ def disable_operator(store: Store, name: str, *, actor: Actor) -> Operator:
     OperatorError for an unknown name, an operator already disabled, or the last active
     supervisor (without one nobody could resolve, void or manage operators any more).
     """
-    for _ in range(_RETRIES):
+    for _attempt in range(_RETRIES):
         row = store.operator_row(name.strip())
         if row is None:
-            raise OperatorError(f"no operator '{name.strip()}' in {store.location}")
+            raise OperatorError(
+                _("no operator '{name}' in {location}").format(
+                    name=name.strip(), location=store.location
+                )
+            )
         if row.disabled:
-            raise OperatorError(f"operator '{row.name}' is already disabled")
+            raise OperatorError(_("operator '{name}' is already disabled").format(name=row.name))
         if row.role == Role.SUPERVISOR and not any(
             r.role == Role.SUPERVISOR and not r.disabled and r.name != row.name
             for r in store.operator_rows()
         ):
             raise OperatorError(
-                f"'{row.name}' is the last active supervisor: add another supervisor first"
+                _("'{name}' is the last active supervisor: add another supervisor first").format(
+                    name=row.name
+                )
             )
         new = replace(row, disabled=True)
         payload = {"operator": row.name, "role": row.role}
@@ -234,7 +247,11 @@ def disable_operator(store: Store, name: str, *, actor: Actor) -> Operator:
         )
         if done is not None:
             return _public(done)
-    raise StoreError(f"operator '{name.strip()}' changed too often while being updated; try again")
+    raise StoreError(
+        _("operator '{name}' changed too often while being updated; try again").format(
+            name=name.strip()
+        )
+    )
 
 
 # --- sign-in --------------------------------------------------------------------------------------
@@ -268,18 +285,19 @@ def authenticate(
     datetime (default: now, UTC); tests pass their own.
     """
     now = (clock or _utc_now)()
-    for _ in range(_RETRIES):
+    for _attempt in range(_RETRIES):
         row = store.operator_row(name.strip())
         if row is None:
             verify_pin(pin, _dummy())  # the same work as a wrong PIN
             _journal_failed(store, None, name, station, "unknown-operator")
-            raise AuthError(AUTH_FAILED)
+            raise AuthError(_(AUTH_FAILED))
         actor = Actor(row.name, station)
         if row.locked_until is not None and now < _when(row.locked_until):
             _journal_failed(store, row, name, station, "locked")
             raise OperatorLocked(
-                f"operator '{row.name}' is locked after {MAX_FAILED_ATTEMPTS} wrong PINs until "
-                f"{_shown(row.locked_until)}",
+                _("operator '{name}' is locked after {count} wrong PINs until {until}").format(
+                    name=row.name, count=MAX_FAILED_ATTEMPTS, until=_shown(row.locked_until)
+                ),
                 locked_until=row.locked_until,
             )
         if row.locked_until is not None:
@@ -299,20 +317,27 @@ def authenticate(
                 continue  # another attempt was counted meanwhile: count this one on top
             if counted.locked_until is not None:
                 raise OperatorLocked(
-                    f"{MAX_FAILED_ATTEMPTS} wrong PINs: operator '{row.name}' is locked until "
-                    f"{_shown(counted.locked_until)}",
+                    _("{count} wrong PINs: operator '{name}' is locked until {until}").format(
+                        count=MAX_FAILED_ATTEMPTS, name=row.name, until=_shown(counted.locked_until)
+                    ),
                     locked_until=counted.locked_until,
                 )
-            raise AuthError(AUTH_FAILED)
+            raise AuthError(_(AUTH_FAILED))
         if row.disabled:
             _journal_failed(store, row, name, station, "disabled")
-            raise OperatorDisabled(f"operator '{row.name}' is disabled and cannot sign in")
+            raise OperatorDisabled(
+                _("operator '{name}' is disabled and cannot sign in").format(name=row.name)
+            )
         signed_in = replace(row, failed_attempts=0)
         payload = {"operator": row.name, "role": row.role}
         done = store.update_operator(row, signed_in, actor=actor, records=[("signed-in", payload)])
         if done is not None:
             return _public(done)
-    raise StoreError(f"operator '{name.strip()}' changed too often while being updated; try again")
+    raise StoreError(
+        _("operator '{name}' changed too often while being updated; try again").format(
+            name=name.strip()
+        )
+    )
 
 
 def _journal_failed(
@@ -359,9 +384,17 @@ def _record_wrong_pin(
 def require_role(operator: Operator, role: Role, action: str) -> None:
     """PermissionDenied, naming the action and the role it needs, unless ``operator`` may do it."""
     if operator.disabled:
-        raise OperatorDisabled(f"operator '{operator.name}' is disabled: {action} refused")
+        raise OperatorDisabled(
+            _("operator '{name}' is disabled: {action} refused").format(
+                name=operator.name, action=action
+            )
+        )
     if _RANK[operator.role] < _RANK[Role(role)]:
         raise PermissionDenied(
-            f"{action} needs the {Role(role).value} role; operator '{operator.name}' is a "
-            f"{operator.role.value}"
+            _("{action} needs the {role} role; operator '{name}' is a {current}").format(
+                action=action,
+                role=Role(role).value,
+                name=operator.name,
+                current=operator.role.value,
+            )
         )

@@ -63,7 +63,7 @@ from markstation.queue.location import public_location, redact
 from markstation.queue.lock import hostname
 from markstation.queue.merkle import EMPTY_ROOT, node_hash, root_hash
 from markstation.queue.models import Actor, Item, ItemChange, NewItem
-from markstation.queue.replay import check_item, replay
+from markstation.queue.replay import check_item, import_cut_to, replay
 from markstation.queue.spool import Spool
 from markstation.queue.sqlite import OpenMode
 from markstation.queue.states import RUNNABLE, TRANSITIONS, State
@@ -285,12 +285,18 @@ def connect_failure(url: str, exc: BaseException) -> StoreError:
     low = detail.lower()
     if "authentication failed" in low or "no password supplied" in low or "password" in low:
         return StoreUnreachable(
-            f"authentication failed: {where}: the server refused the credentials (give them in "
-            f"the URL, PGPASSFILE or PGPASSWORD): {detail}"
+            _(
+                "authentication failed: {where}: the server refused the credentials (give them "
+                "in the URL, PGPASSFILE or PGPASSWORD): {detail}"
+            ).format(where=where, detail=detail)
         )
     if "does not exist" in low and "database" in low:
-        return StoreNotFound(f"missing: {where}: the database does not exist on the server")
-    return StoreUnreachable(f"cannot reach the server: {where}: {detail}")
+        return StoreNotFound(
+            _("missing: {where}: the database does not exist on the server").format(where=where)
+        )
+    return StoreUnreachable(
+        _("cannot reach the server: {where}: {detail}").format(where=where, detail=detail)
+    )
 
 
 class _Lost(Exception):
@@ -323,7 +329,8 @@ class PostgresStore(Store):
         self._station: str | None = None
         self._station_id: int | None = None
         self._reserved: dict[str, int] = {}
-        self._import_rows: dict[int, tuple[Record, dict[str, Any]]] = {}
+        #: import records by seq, parsed once (the journal is append-only)
+        self._import_records: dict[int, Record] = {}
         self._conn: psycopg.Connection[Any] = self._connect()
         try:
             self._open_schema()
@@ -337,7 +344,7 @@ class PostgresStore(Store):
                 if mode != "read":
                     self._conn.close()
                     raise
-                self.notes.append(f"crash recovery not done: {exc}")
+                self.notes.append(_("crash recovery not done: {error}").format(error=exc))
 
     @property
     def location(self) -> str:
@@ -377,11 +384,17 @@ class PostgresStore(Store):
         what = f" ({doing})" if doing else ""
         detail = _one_line(exc, self.url)
         if isinstance(exc, pg.errors.ReadOnlySqlTransaction | pg.errors.InsufficientPrivilege):
-            return StoreReadOnly(f"read-only: {self.location} cannot be written{what}: {detail}")
+            return StoreReadOnly(
+                _("read-only: {path} cannot be written{what}: {detail}").format(
+                    path=self.location, what=what, detail=detail
+                )
+            )
         if isinstance(exc, pg.OperationalError) or self._conn.broken:
             return StoreUnreachable(
-                f"lost the server: {self.location}{what}: {detail}; nothing more is done "
-                "until the station reconnects"
+                _(
+                    "lost the server: {path}{what}: {detail}; nothing more is done until the "
+                    "station reconnects"
+                ).format(path=self.location, what=what, detail=detail)
             )
         return StoreError(f"{self.location}{what}: {detail}")
 
@@ -407,38 +420,44 @@ class PostgresStore(Store):
                     raise StoreNotFound(
                         _(
                             "missing: no store at {path} (a new store is only created by "
-                            "'markstation batch import')"
+                            "'markstation batch import') or 'markstation db migrate'"
                         ).format(path=self.location)
-                        + " "
-                        + _("or 'markstation db migrate'")
                     )
                 self.created = install_schema(self._conn)
                 return
             missing = _REQUIRED_TABLES - tables
             if missing:
                 raise StoreCorrupt(
-                    f"not a markstation store: {self.location} lacks markstation's tables "
-                    f"({', '.join(sorted(missing))} missing)"
+                    _(
+                        "not a markstation store: {path} lacks markstation's tables "
+                        "({tables} missing)"
+                    ).format(path=self.location, tables=", ".join(sorted(missing)))
                 )
             version = self._version()
             if version is None:
                 raise StoreCorrupt(
-                    f"not a markstation store: {self.location} has no schema version"
+                    _("not a markstation store: {path} has no schema version").format(
+                        path=self.location
+                    )
                 )
             if version > SCHEMA_VERSION:
                 raise StoreCorrupt(
-                    f"wrong schema: {self.location}: store schema {version} is newer than this "
-                    f"markstation understands ({SCHEMA_VERSION}); use a newer markstation"
+                    _(
+                        "wrong schema: {path}: store schema {version} is newer than this "
+                        "markstation understands ({supported}); use a newer markstation"
+                    ).format(path=self.location, version=version, supported=SCHEMA_VERSION)
                 )
             if version < SCHEMA_VERSION:
                 raise StoreCorrupt(
-                    f"wrong schema: {self.location}: store schema {version}, this markstation "
-                    f"needs {SCHEMA_VERSION}: run 'markstation db migrate --db URL'"
+                    _(
+                        "wrong schema: {path}: store schema {version}, this markstation "
+                        "needs {supported}: run 'markstation db migrate --db URL'"
+                    ).format(path=self.location, version=version, supported=SCHEMA_VERSION)
                 )
             if not self.readonly:
                 self._restore_guard()
         except pg.Error as exc:
-            raise self._failure(exc, "cannot open the store") from None
+            raise self._failure(exc, _("cannot open the store")) from None
 
     def _restore_guard(self) -> None:
         """The transition trigger as this code says it, whatever the database holds."""
@@ -459,8 +478,10 @@ class PostgresStore(Store):
                     self._conn.execute(statement)
         except self._pg.errors.InsufficientPrivilege:
             raise StoreCorrupt(
-                f"{self.location}: the transition guard was changed and this role may not "
-                "restore it: run 'markstation db migrate' as the database owner"
+                _(
+                    "{path}: the transition guard was changed and this role may not "
+                    "restore it: run 'markstation db migrate' as the database owner"
+                ).format(path=self.location)
             ) from None
 
     def close(self) -> None:
@@ -475,8 +496,9 @@ class PostgresStore(Store):
         pg = self._pg
         if self.readonly:
             raise StoreReadOnly(
-                f"read-only: {self.location} was opened read-only; this command needs to write "
-                "to it"
+                _(
+                    "read-only: {path} was opened read-only; this command needs to write to it"
+                ).format(path=self.location)
             )
         try:
             with self._conn.transaction():
@@ -487,7 +509,7 @@ class PostgresStore(Store):
         except pg.Error as exc:
             if isinstance(exc, pg.OperationalError) or self._conn.broken:
                 raise _Lost(str(exc)) from exc
-            raise self._failure(exc, "the change was not stored") from None
+            raise self._failure(exc, _("the change was not stored")) from None
 
     def _lost(self, lost: _Lost, doing: str) -> StoreError:
         cause = lost.__cause__ or lost
@@ -497,7 +519,7 @@ class PostgresStore(Store):
         try:
             return self._conn.execute(sql, args).fetchall()
         except self._pg.Error as exc:
-            raise self._failure(exc, "cannot read the store") from None
+            raise self._failure(exc, _("cannot read the store")) from None
 
     # --- journal -----------------------------------------------------------------------------
 
@@ -541,7 +563,7 @@ class PostgresStore(Store):
             with self._write():
                 return self._append_in_tx(record_type, actor, payload)
         except _Lost as lost:
-            raise self._lost(lost, "the record was not stored") from None
+            raise self._lost(lost, _("the record was not stored")) from None
 
     def records(self) -> Iterator[Record]:
         for row in self._read(f"SELECT {_RECORD_COLUMNS} FROM journal ORDER BY seq"):
@@ -559,7 +581,7 @@ class PostgresStore(Store):
                 size = int(row[0]) if row else 0
                 root = root_hash(self.tree_node, size) if size else EMPTY_ROOT
         except pg.Error as exc:
-            raise self._failure(exc, "cannot read the journal") from None
+            raise self._failure(exc, _("cannot read the journal")) from None
         return ChainHead(size, root.hex())
 
     def tree_node(self, level: int, index: int) -> bytes:
@@ -585,7 +607,7 @@ class PostgresStore(Store):
                     (when, reason, text),
                 ).fetchone()
         except _Lost as lost:
-            raise self._lost(lost, "the checkpoint was not stored") from None
+            raise self._lost(lost, _("the checkpoint was not stored")) from None
         return StoredCheckpoint(int(row[0]) if row else 0, when, reason, text)
 
     def checkpoints(self) -> list[StoredCheckpoint]:
@@ -664,7 +686,7 @@ class PostgresStore(Store):
                 )
             ) from None
         except _Lost as lost:
-            raise self._lost(lost, "nothing imported") from None
+            raise self._lost(lost, _("nothing imported")) from None
         return batch_id
 
     def find_codes(self, codes: Iterable[str]) -> dict[str, Item]:
@@ -722,31 +744,16 @@ class PostgresStore(Store):
         out = [_record(r) for r in rows]
         for (seq,) in imports:
             seq = int(seq)
-            if seq not in self._import_rows:
+            if seq not in self._import_records:
                 got = self._conn.execute(
                     f"SELECT {_RECORD_COLUMNS} FROM journal WHERE seq = %s", (seq,)
                 ).fetchone()
                 if got is None:
                     continue
-                rec = _record(got)
-                rows_by_code = {
-                    str(r.get("code")): r
-                    for r in rec.payload.get("rows") or []
-                    if isinstance(r, dict)
-                }
-                self._import_rows[seq] = (rec, rows_by_code)
-            rec, rows_by_code = self._import_rows[seq]
-            mine = [c for c in codes if c in set(rec.payload.get("codes") or [])]
-            payload = {
-                **{k: v for k, v in rec.payload.items() if k not in ("codes", "rows")},
-                "codes": mine,
-                "rows": [rows_by_code[c] for c in mine if c in rows_by_code],
-            }
-            out.append(
-                Record(
-                    rec.seq, rec.type, rec.time, rec.operator, rec.station, payload, "", rec.hash
-                )
-            )
+                self._import_records[seq] = _record(got)
+            cut = import_cut_to(self._import_records[seq], codes)
+            if cut is not None:
+                out.append(cut)
         out.sort(key=lambda r: r.seq)
         return out
 
@@ -756,7 +763,11 @@ class PostgresStore(Store):
             proven = replay(self._records_about([code])).get(code)
             check_item(self.item(code), proven, code=code)
         except JournalError as exc:
-            raise StoreError(f"{self.location}: refused, the journal decides: {exc}") from exc
+            raise StoreError(
+                _("{path}: refused, the journal decides: {error}").format(
+                    path=self.location, error=exc
+                )
+            ) from exc
 
     def _apply(self, change: ItemChange) -> Item | None:
         if change.to is State.MARKING:
@@ -773,7 +784,7 @@ class PostgresStore(Store):
         except _Lost as lost:
             if change.allowed_from == (State.MARKING,) and change.to not in (None, State.MARKING):
                 raise self._spool_outcome(change, lost) from None
-            raise self._lost(lost, "the change was not stored") from None
+            raise self._lost(lost, _("the change was not stored")) from None
 
     def _apply_in_tx(self, change: ItemChange) -> Item | None:
         cols = sorted(change.updates)
@@ -893,8 +904,10 @@ class PostgresStore(Store):
         if left:
             codes = ", ".join(str(e.get("code")) for e in left)
             raise StoreUnreachable(
-                f"{self.location}: the outcome of {codes} is not yet written to the server "
-                f"(spool {self.spool(actor.station).path}); no new item starts until it is"
+                _(
+                    "{path}: the outcome of {codes} is not yet written to the server "
+                    "(spool {spool}); no new item starts until it is"
+                ).format(path=self.location, codes=codes, spool=self.spool(actor.station).path)
             )
         # the claiming station is alive (it is this process), whether or not it holds its lock
         self.recovered.extend(self._recover(actor, own_dead=False, alive=actor.station))
@@ -953,7 +966,7 @@ class PostgresStore(Store):
                 )
                 self._append_in_tx(record_type, actor, payload)
         except _Lost as lost:
-            raise self._lost(lost, "the operator was not stored") from None
+            raise self._lost(lost, _("the operator was not stored")) from None
         return "added"
 
     def update_operator(
@@ -993,7 +1006,7 @@ class PostgresStore(Store):
                 for record_type, payload in records:
                     self._append_in_tx(record_type, actor, payload)
         except _Lost as lost:
-            raise self._lost(lost, "the operator was not updated") from None
+            raise self._lost(lost, _("the operator was not updated")) from None
         return self.operator_row(expected.name)
 
     # --- stations: runner locks, reservations and recovery ------------------------------------------
@@ -1011,7 +1024,9 @@ class PostgresStore(Store):
         run at once). Writes this station's spooled outcomes first, then recovers."""
         if self.readonly:
             raise StoreReadOnly(
-                f"read-only: {self.location} was opened read-only; marking needs to write to it"
+                _("read-only: {path} was opened read-only; marking needs to write to it").format(
+                    path=self.location
+                )
             )
         pg = self._pg
         if self._station == actor.station:
@@ -1029,7 +1044,7 @@ class PostgresStore(Store):
                     break
                 time.sleep(0.1)
         except pg.Error as exc:
-            raise self._failure(exc, "cannot take the runner lock") from None
+            raise self._failure(exc, _("cannot take the runner lock")) from None
         if not got:
             who = self._runner_row(actor.station)
             detail = (
@@ -1056,13 +1071,14 @@ class PostgresStore(Store):
                     (actor.station, os.getpid(), hostname(), actor.operator, utc_now()),
                 )
         except _Lost as lost:
-            raise self._lost(lost, "cannot register the runner") from None
+            raise self._lost(lost, _("cannot register the runner")) from None
         left = self.flush_spool(actor.station)
         if left:
             self.release_runner()
             raise StoreUnreachable(
-                f"{self.location}: spooled outcomes could not be written "
-                f"({', '.join(str(e.get('code')) for e in left)}); not starting"
+                _("{path}: spooled outcomes could not be written ({codes}); not starting").format(
+                    path=self.location, codes=", ".join(str(e.get("code")) for e in left)
+                )
             )
         # we hold the station's lock: anything still marking as this station is from a runner
         # of it that died; other stations' items only if their lock is free
@@ -1137,7 +1153,7 @@ class PostgresStore(Store):
                 key = _ITEM_LOCK_BASE + int(row[0])
                 got = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
         except pg.Error as exc:
-            raise self._failure(exc, "cannot reserve the item") from None
+            raise self._failure(exc, _("cannot reserve the item")) from None
         if got and got[0]:
             self._reserved[code] = key
             return True
@@ -1204,7 +1220,7 @@ class PostgresStore(Store):
                     if self._apply_in_tx(self.recovery_change(item, actor)) is not None:
                         codes.append(item.code)
         except _Lost as lost:
-            raise self._lost(lost, "crash recovery not done") from None
+            raise self._lost(lost, _("crash recovery not done")) from None
         return codes
 
 
@@ -1231,7 +1247,9 @@ def migrate(url: str) -> str:
         raise connect_failure(url, exc) from None
     try:
         if install_schema(conn):
-            return f"{where}: created a new store (schema {SCHEMA_VERSION})"
+            return _("{where}: created a new store (schema {version})").format(
+                where=where, version=SCHEMA_VERSION
+            )
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SCHEMA,))
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_JOURNAL,))
@@ -1239,16 +1257,19 @@ def migrate(url: str) -> str:
             version = int(row[0]) if row else 0
             if version > SCHEMA_VERSION:
                 raise StoreCorrupt(
-                    f"wrong schema: {where}: store schema {version} is newer than this "
-                    f"markstation understands ({SCHEMA_VERSION}); use a newer markstation"
+                    _(
+                        "wrong schema: {path}: store schema {version} is newer than this "
+                        "markstation understands ({supported}); use a newer markstation"
+                    ).format(path=where, version=version, supported=SCHEMA_VERSION)
                 )
             start = version
             while version < SCHEMA_VERSION:
                 steps = MIGRATIONS.get(version)
                 if steps is None:
                     raise StoreCorrupt(
-                        f"wrong schema: {where}: no upgrade from schema {version} "
-                        f"to {SCHEMA_VERSION}"
+                        _(
+                            "wrong schema: {path}: no upgrade from schema {version} to {supported}"
+                        ).format(path=where, version=version, supported=SCHEMA_VERSION)
                     )
                 for statement in steps:
                     conn.execute(statement)
@@ -1257,11 +1278,17 @@ def migrate(url: str) -> str:
                 conn.execute(statement)
             conn.execute("UPDATE meta SET value = %s WHERE key = 'schema'", (str(SCHEMA_VERSION),))
         if start == SCHEMA_VERSION:
-            return f"{where}: schema {SCHEMA_VERSION}, up to date (guards checked)"
-        return f"{where}: upgraded schema {start} -> {SCHEMA_VERSION}"
+            return _("{where}: schema {version}, up to date (guards checked)").format(
+                where=where, version=SCHEMA_VERSION
+            )
+        return _("{where}: upgraded schema {start} -> {version}").format(
+            where=where, start=start, version=SCHEMA_VERSION
+        )
     except pg.Error as exc:
         raise StoreError(
-            f"{where}: migration failed, nothing changed: {_one_line(exc, url)}"
+            _("{where}: migration failed, nothing changed: {detail}").format(
+                where=where, detail=_one_line(exc, url)
+            )
         ) from None
     finally:
         conn.close()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -63,15 +63,18 @@ JobBuilder = Callable[[str, LayoutProfile, MaterialProfile, MachineProfile], Job
 Estimator = Callable[[Job], float]
 
 
-def _device_estimator(machine: MachineProfile) -> Estimator:
+def _device_estimator(
+    machine: MachineProfile, settings: Mapping[int, float] | None = None
+) -> Estimator:
     """The runner's estimate: the device's own timing model for ``machine``
-    (:func:`markstation.devices.estimate.device_estimate`); the quick device-independent
-    :func:`estimate_seconds` for a protocol without one."""
-    from markstation.devices.estimate import device_estimate_seconds
+    (:func:`markstation.devices.estimate.device_estimate`, with the time-only ``settings`` a GRBL
+    controller reported on connect); the quick device-independent :func:`estimate_seconds` for a
+    protocol without one."""
+    from markstation.devices.estimate import device_estimate
 
     def estimate(job: Job) -> float:
         try:
-            return device_estimate_seconds(job, machine)
+            return device_estimate(job, machine, settings=settings).seconds
         except ConfigError:
             return estimate_seconds(job)
 
@@ -157,6 +160,8 @@ class Runner:
         self.summary = RunSummary()
         self.device: dict[str, Any] = {}
         self._layouts: dict[str, LayoutProfile] = {}
+        #: live rows by folded firearm key, read once per run (see _twin)
+        self._firearms: dict[tuple[str, str], list[Item]] | None = None
 
     def _layout(self, name: str) -> LayoutProfile:
         if name not in self._layouts:
@@ -223,14 +228,26 @@ class Runner:
         twin = self._twin(item)
         if twin is not None:
             # one weapon for two rows: marking either would give that firearm a second code
-            why = (
-                f"same firearm as item {twin.code} (line {twin.line}, {twin.state.value}): "
-                f"{item.make} {item.serial!r} and {twin.make} {twin.serial!r} fold to the same "
-                "make and serial; ask the registry which row to void"
+            why = _(
+                "same firearm as item {twin} (line {line}, {state}): {make} {serial!r} and "
+                "{twin_make} {twin_serial!r} fold to the same make and serial; ask the registry "
+                "which row to void"
+            ).format(
+                twin=twin.code,
+                line=twin.line,
+                state=twin.state.value,
+                make=item.make,
+                serial=item.serial,
+                twin_make=twin.make,
+                twin_serial=twin.serial,
             )
             self._serial_refused(item, typed=None, why=why)
             self.summary.refused.append(item.code)
-            ui.message(f"{item.code}: refused, left {item.state.value}: {why}")
+            ui.message(
+                _("{code}: refused, left {state}: {why}").format(
+                    code=item.code, state=item.state.value, why=why
+                )
+            )
             return None
         try:
             layout = self._layout(item.layout)
@@ -310,8 +327,10 @@ class Runner:
             ui.serial_mismatch(item, answer)
             if owner is not None:
                 ui.message(
-                    f"'{answer}' is the serial of {owner.code} (line {owner.line}): "
-                    "this is not the firearm of this row"
+                    _(
+                        "'{answer}' is the serial of {code} (line {line}): "
+                        "this is not the firearm of this row"
+                    ).format(answer=answer, code=owner.code, line=owner.line)
                 )
         while True:
             action = ui.ready(item, estimate_s, self._pedal)
@@ -330,9 +349,20 @@ class Runner:
         ]
 
     def _twin(self, item: Item) -> Item | None:
-        """Another live row for the same firearm (make and serial folded: look-alikes included)."""
-        key = firearm_key(item.make, item.serial)
-        return next((o for o in self._others(item) if firearm_key(o.make, o.serial) == key), None)
+        """Another live row for the same firearm (make and serial folded: look-alikes included).
+
+        The rows by firearm are read once per run, not once per item (a campaign has thousands):
+        rows only appear by import, which refuses a firearm the store already holds, and a row
+        voided during the run can only make this refuse more, never less.
+        """
+        if self._firearms is None:
+            self._firearms = {}
+            for other in self.store.items():
+                if other.state is not State.VOIDED:
+                    key = firearm_key(other.make, other.serial)
+                    self._firearms.setdefault(key, []).append(other)
+        rows = self._firearms.get(firearm_key(item.make, item.serial), [])
+        return next((o for o in rows if o.code != item.code), None)
 
     def _serial_refused(self, item: Item, *, typed: str | None, why: str) -> None:
         self.store.append(
@@ -446,8 +476,10 @@ class Runner:
             )
         except StoreError as exc:
             raise type(exc)(
-                f"{exc} -- {code} ({state.value}) could not be recorded: it stays marking and "
-                "becomes interrupted when the store can be written again; inspect that firearm"
+                _(
+                    "{error} -- {code} ({state}) could not be recorded: it stays marking and "
+                    "becomes interrupted when the store can be written again; inspect that firearm"
+                ).format(error=exc, code=code, state=state.value)
             ) from exc
 
     def _run_device(self, job: Job, estimate_s: float, item: Item) -> _Outcome:
@@ -545,7 +577,11 @@ def run_batch(
             # the journal decides: a store whose rows are not what the journal proves is refused
             store.check_items_against_journal()
         except JournalError as exc:
-            raise StoreError(f"{store.location}: refusing to mark: {exc}") from exc
+            raise StoreError(
+                _("{location}: refusing to mark: {error}").format(
+                    location=store.location, error=exc
+                )
+            ) from exc
         for code in recovered:
             ui.message(
                 _("{code}: found in marking after a crash, now interrupted; resolve it").format(
@@ -569,7 +605,8 @@ def run_batch(
                 auto=auto,
                 material=mat if mat is not None else load_material(machine=driver.machine),
                 build=build or default_builder,
-                estimator=estimator or _device_estimator(driver.machine),
+                estimator=estimator
+                or _device_estimator(driver.machine, getattr(driver, "estimate_settings", None)),
                 poll_estop=poll_estop,
                 key=key,
             )

@@ -46,7 +46,7 @@ from markstation.queue.journal import (
 from markstation.queue.lock import FileLock, hostname
 from markstation.queue.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash, root_hash
 from markstation.queue.models import Actor, Item, ItemChange, NewItem
-from markstation.queue.replay import check_item, replay
+from markstation.queue.replay import check_item, import_cut_to, replay
 from markstation.queue.states import TRANSITIONS, State
 from markstation.queue.store import OperatorInsert, OperatorRow, Store
 
@@ -120,19 +120,41 @@ def store_failure(path: Path, exc: BaseException, doing: str = "") -> StoreError
     elif name.startswith("SQLITE_READONLY") or code in _READONLY_ERRNOS:
         kind = "read-only"
     elif name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return StoreLocked(f"locked: {path}: another process holds the store{what}: {detail}")
+        return StoreLocked(
+            _("locked: {path}: another process holds the store{what}: {detail}").format(
+                path=path, what=what, detail=detail
+            )
+        )
     elif name.startswith("SQLITE_NOTADB"):
-        return StoreCorrupt(f"not a markstation store: {path} is not an SQLite database: {detail}")
+        return StoreCorrupt(
+            _("not a markstation store: {path} is not an SQLite database: {detail}").format(
+                path=path, detail=detail
+            )
+        )
     elif name.startswith("SQLITE_CORRUPT"):
-        return StoreCorrupt(f"corrupt: {path}: the store file is damaged{what}: {detail}")
+        return StoreCorrupt(
+            _("corrupt: {path}: the store file is damaged{what}: {detail}").format(
+                path=path, what=what, detail=detail
+            )
+        )
     else:
         kind = _filesystem_state(path)
     if kind == "full":
-        return StoreFull(f"disk full: {path}{what}: {detail}; free space, then run it again")
+        return StoreFull(
+            _("disk full: {path}{what}: {detail}; free space, then run it again").format(
+                path=path, what=what, detail=detail
+            )
+        )
     if kind == "read-only":
-        return StoreReadOnly(f"read-only: {path} cannot be written{what}: {detail}")
+        return StoreReadOnly(
+            _("read-only: {path} cannot be written{what}: {detail}").format(
+                path=path, what=what, detail=detail
+            )
+        )
     if name.startswith("SQLITE_CANTOPEN"):
-        return StoreError(f"cannot open: {path}{what}: {detail}")
+        return StoreError(
+            _("cannot open: {path}{what}: {detail}").format(path=path, what=what, detail=detail)
+        )
     return StoreError(f"{path}{what}: {detail}")
 
 
@@ -148,6 +170,13 @@ _TRANSITION_GUARD = (
     f"WHEN NOT ({_ALLOWED_SQL})\n"
     "BEGIN SELECT RAISE(ABORT, 'illegal item state transition'); END"
 )
+
+#: the journal's columns, in Record's order
+_RECORD_COLUMNS = "seq, type, time, operator, station, payload, prev_hash, hash"
+
+#: a record's item code, or NULL; never an error, so an edited payload is found by the replay
+#: (log verify names it) instead of failing every query
+_CODE_OF = "(CASE WHEN json_valid(payload) THEN json_extract(payload, '$.code') END)"
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -197,6 +226,8 @@ CREATE TABLE IF NOT EXISTS journal (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+-- the records about one item, found without reading the whole journal (see _records_about)
+CREATE INDEX IF NOT EXISTS journal_code ON journal ({_CODE_OF});
 CREATE TABLE IF NOT EXISTS runner (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     pid INTEGER NOT NULL,
@@ -297,6 +328,8 @@ class SqliteStore(Store):
         #: what the user should know about how the store was opened (e.g. a WAL file ignored)
         self.notes: list[str] = []
         self._lock = FileLock(Path(str(self.path) + ".lock"))
+        #: import records by seq, parsed once (the journal is append-only)
+        self._import_records: dict[int, Record] = {}
         self._conn = self._open()
         if not self.readonly:
             self._migrate_tree()
@@ -309,7 +342,7 @@ class SqliteStore(Store):
                     self._conn.close()
                     raise
                 # a reading command still reads; the items stay in marking until a write can
-                self.notes.append(f"crash recovery not done: {exc}")
+                self.notes.append(_("crash recovery not done: {error}").format(error=exc))
 
     @property
     def location(self) -> str:
@@ -326,7 +359,7 @@ class SqliteStore(Store):
         except FileNotFoundError:
             st = None
         except OSError as exc:
-            raise self._failure(exc, "cannot look at the store") from exc
+            raise self._failure(exc, _("cannot look at the store")) from exc
         if st is None:
             if self.mode != "create":
                 raise StoreNotFound(
@@ -350,22 +383,30 @@ class SqliteStore(Store):
     def _check_file(self, st: os.stat_result) -> None:
         where = self.path
         if stat.S_ISDIR(st.st_mode):
-            raise StoreCorrupt(f"not a markstation store: {where} is a directory")
+            raise StoreCorrupt(
+                _("not a markstation store: {path} is a directory").format(path=where)
+            )
         if st.st_size == 0:
             raise StoreCorrupt(
-                f"empty file: {where} is 0 bytes, not a markstation store; refusing to "
-                "initialise over it (restore the store from a backup, or give a path that does "
-                "not exist for a new store)"
+                _(
+                    "empty file: {path} is 0 bytes, not a markstation store; refusing to "
+                    "initialise over it (restore the store from a backup, or give a path that "
+                    "does not exist for a new store)"
+                ).format(path=where)
             )
         try:
             with self.path.open("rb") as fh:
                 header = fh.read(len(_SQLITE_MAGIC))
         except OSError as exc:
-            raise StoreError(f"cannot read: {where}: {exc.strerror or exc}") from exc
+            raise StoreError(
+                _("cannot read: {path}: {error}").format(path=where, error=exc.strerror or exc)
+            ) from exc
         if header != _SQLITE_MAGIC:
             raise StoreCorrupt(
-                f"not a markstation store: {where} is not an SQLite database "
-                f"({st.st_size} bytes; left untouched)"
+                _(
+                    "not a markstation store: {path} is not an SQLite database "
+                    "({size} bytes; left untouched)"
+                ).format(path=where, size=st.st_size)
             )
 
     @staticmethod
@@ -379,8 +420,10 @@ class SqliteStore(Store):
         missing = _REQUIRED_TABLES - tables
         if missing:
             raise StoreCorrupt(
-                f"not a markstation store: {self.path} is an SQLite database without "
-                f"markstation's tables ({', '.join(sorted(missing))} missing)"
+                _(
+                    "not a markstation store: {path} is an SQLite database without "
+                    "markstation's tables ({tables} missing)"
+                ).format(path=self.path, tables=", ".join(sorted(missing)))
             )
         row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         try:
@@ -388,16 +431,22 @@ class SqliteStore(Store):
         except (TypeError, ValueError):
             version = None
         if version is None:
-            raise StoreCorrupt(f"not a markstation store: {self.path} has no schema version")
+            raise StoreCorrupt(
+                _("not a markstation store: {path} has no schema version").format(path=self.path)
+            )
         if version > SCHEMA_VERSION:
             raise StoreCorrupt(
-                f"wrong schema: {self.path}: store schema {version} is newer than this "
-                f"markstation understands ({SCHEMA_VERSION}); use a newer markstation"
+                _(
+                    "wrong schema: {path}: store schema {version} is newer than this "
+                    "markstation understands ({supported}); use a newer markstation"
+                ).format(path=self.path, version=version, supported=SCHEMA_VERSION)
             )
         if version < SCHEMA_VERSION:
             raise StoreCorrupt(
-                f"wrong schema: {self.path}: store schema {version} is older than "
-                f"{SCHEMA_VERSION} and cannot be upgraded by this markstation"
+                _(
+                    "wrong schema: {path}: store schema {version} is older than "
+                    "{supported} and cannot be upgraded by this markstation"
+                ).format(path=self.path, version=version, supported=SCHEMA_VERSION)
             )
 
     def _create(self) -> sqlite3.Connection:
@@ -410,7 +459,7 @@ class SqliteStore(Store):
             self.mode = "write"
             return self._open()
         except OSError as exc:
-            raise self._failure(exc, "cannot create the store") from exc
+            raise self._failure(exc, _("cannot create the store")) from exc
         os.close(fd)
         conn: sqlite3.Connection | None = None
         try:
@@ -433,7 +482,7 @@ class SqliteStore(Store):
             for leftover in (self.path, *_sidecars(self.path)):
                 with contextlib.suppress(OSError):
                     leftover.unlink()
-            raise self._failure(exc, "cannot create the store") from exc
+            raise self._failure(exc, _("cannot create the store")) from exc
         self.created = True
         return conn
 
@@ -441,7 +490,7 @@ class SqliteStore(Store):
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
         except sqlite3.Error as exc:
-            raise self._failure(exc, "cannot open the store") from exc
+            raise self._failure(exc, _("cannot open the store")) from exc
         try:
             self._configure(conn)
             self._check_schema(conn)
@@ -464,7 +513,7 @@ class SqliteStore(Store):
             raise
         except sqlite3.Error as exc:
             conn.close()
-            raise self._failure(exc, "cannot open the store") from exc
+            raise self._failure(exc, _("cannot open the store")) from exc
         return conn
 
     @staticmethod
@@ -509,12 +558,15 @@ class SqliteStore(Store):
             wal = Path(str(self.path) + "-wal")
             if "immutable" in query and wal.exists() and wal.stat().st_size > 0:
                 self.notes.append(
-                    f"{wal} cannot be read on this read-only copy: changes still in it are "
-                    "not shown (copy the store with its -wal and -shm files to a writable place)"
+                    _(
+                        "{wal} cannot be read on this read-only copy: changes still in it are "
+                        "not shown (copy the store with its -wal and -shm files to a writable "
+                        "place)"
+                    ).format(wal=wal)
                 )
             return conn
         assert last is not None
-        raise self._failure(last, "cannot open the store read-only")
+        raise self._failure(last, _("cannot open the store read-only"))
 
     def close(self) -> None:
         self.release_runner()
@@ -536,12 +588,14 @@ class SqliteStore(Store):
         """
         if self.readonly:
             raise StoreReadOnly(
-                f"read-only: {self.path} was opened read-only; this command needs to write to it"
+                _(
+                    "read-only: {path} was opened read-only; this command needs to write to it"
+                ).format(path=self.path)
             )
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise self._failure(exc, "cannot start a change") from exc
+            raise self._failure(exc, _("cannot start a change")) from exc
         try:
             yield
         except sqlite3.IntegrityError:
@@ -549,7 +603,7 @@ class SqliteStore(Store):
             raise
         except sqlite3.Error as exc:
             self._rollback()
-            raise self._failure(exc, "the change was not stored") from exc
+            raise self._failure(exc, _("the change was not stored")) from exc
         except BaseException:
             self._rollback()
             raise
@@ -557,7 +611,7 @@ class SqliteStore(Store):
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
             self._rollback()
-            raise self._failure(err, "commit failed, the change was not stored") from err
+            raise self._failure(err, _("commit failed, the change was not stored")) from err
 
     # --- journal -----------------------------------------------------------------------------------
 
@@ -600,20 +654,21 @@ class SqliteStore(Store):
             return self._append_in_tx(record_type, actor, payload)
 
     def records(self) -> Iterator[Record]:
-        cur = self._conn.execute(
-            "SELECT seq, type, time, operator, station, payload, prev_hash, hash "
-            "FROM journal ORDER BY seq"
-        )
+        cur = self._conn.execute(f"SELECT {_RECORD_COLUMNS} FROM journal ORDER BY seq")
         for row in cur:
-            try:
-                payload = json.loads(row[5])
-                if not isinstance(payload, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                raise JournalError(
-                    f"journal record seq {row[0]} ({row[1]}): payload is not readable JSON (edited)"
-                ) from exc
-            yield Record(row[0], row[1], row[2], row[3], row[4], payload, row[6], row[7])
+            yield self._row_record(row)
+
+    @staticmethod
+    def _row_record(row: Sequence[Any]) -> Record:
+        try:
+            payload = json.loads(row[5])
+            if not isinstance(payload, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:
+            raise JournalError(
+                f"journal record seq {row[0]} ({row[1]}): payload is not readable JSON (edited)"
+            ) from exc
+        return Record(row[0], row[1], row[2], row[3], row[4], payload, row[6], row[7])
 
     def head(self) -> ChainHead:
         # one read transaction, so size and nodes agree even while another process appends
@@ -804,6 +859,31 @@ class SqliteStore(Store):
             raise BatchError(f"item '{change.code}': {exc} (to {to})") from exc
         return item
 
+    def _records_about(self, code: str) -> list[Record]:
+        """The journal records that prove ``code``: its import record (cut down to it) and every
+        record naming it, in seq order — indexed, so a claim costs the same in a long campaign."""
+        found = [
+            self._row_record(row)
+            for row in self._conn.execute(
+                f"SELECT {_RECORD_COLUMNS} FROM journal "
+                f"WHERE {_CODE_OF} = ? ORDER BY seq",
+                (code,),
+            )
+        ]
+        for (seq,) in self._conn.execute(
+            "SELECT seq FROM journal WHERE type = 'batch-imported' ORDER BY seq"
+        ).fetchall():
+            rec = self._import_records.get(seq)
+            if rec is None:
+                row = self._conn.execute(
+                    f"SELECT {_RECORD_COLUMNS} FROM journal WHERE seq = ?", (seq,)
+                ).fetchone()
+                rec = self._import_records[seq] = self._row_record(row)
+            cut = import_cut_to(rec, [code])
+            if cut is not None:
+                found.append(cut)
+        return sorted(found, key=lambda r: r.seq)
+
     def _check_against_journal(self, code: str) -> None:
         """Inside the write: refuse to act on an item whose row is not what its journal proves.
 
@@ -812,10 +892,12 @@ class SqliteStore(Store):
         refused with StoreError naming the item, and nothing is changed.
         """
         try:
-            proven = replay(self.records()).get(code)
+            proven = replay(self._records_about(code)).get(code)
             check_item(self.item(code), proven, code=code)
         except JournalError as exc:
-            raise StoreError(f"{self.path}: refused, the journal decides: {exc}") from exc
+            raise StoreError(
+                _("{path}: refused, the journal decides: {error}").format(path=self.path, error=exc)
+            ) from exc
 
     def _apply_in_tx(self, change: ItemChange) -> Item | None:
         """The guarded UPDATE plus its record, inside the caller's transaction."""
@@ -941,12 +1023,16 @@ class SqliteStore(Store):
     def acquire_runner(self, actor: Actor) -> list[str]:
         if self.readonly:
             raise StoreReadOnly(
-                f"read-only: {self.path} was opened read-only; marking needs to write to it"
+                _("read-only: {path} was opened read-only; marking needs to write to it").format(
+                    path=self.path
+                )
             )
         try:
             got = self._lock.try_acquire()
         except OSError as exc:
-            raise self._failure(exc, f"cannot take the runner lock {self._lock.path}") from exc
+            raise self._failure(
+                exc, _("cannot take the runner lock {path}").format(path=self._lock.path)
+            ) from exc
         if not got:
             who = self.runner_info()
             detail = (
@@ -1003,7 +1089,9 @@ class SqliteStore(Store):
         try:
             got = probe.try_acquire()
         except OSError as exc:
-            raise self._failure(exc, f"cannot take the runner lock {self._lock.path}") from exc
+            raise self._failure(
+                exc, _("cannot take the runner lock {path}").format(path=self._lock.path)
+            ) from exc
         if not got:
             return []  # a live runner owns its marking item
         try:

@@ -2,8 +2,9 @@
 
 The conversation: soft-reset (0x18) and wait for the banner (opening a port flushes anything
 printed before), ``$I`` for the receive-buffer size where the firmware reports it, ``$$`` for the
-settings. A job is refused unless laser mode is on (``$32=1``) and ``$30`` equals the profile's
-``max_s``. Streaming is in :mod:`.stream`; an alarm leaves the controller locked until the operator
+settings, compared once with the profile (:mod:`.settings_check`): a job is refused when a
+setting would change its power or speed (``$32``, ``$30``, ``$31``, ``$110``/``$111`` below its
+feeds); time-only differences are adopted for the estimate (:attr:`GrblDriver.estimate_settings`). Streaming is in :mod:`.stream`; an alarm leaves the controller locked until the operator
 calls :meth:`GrblDriver.unlock` (``$X``).
 
 Layers: :mod:`.transport` opens real serial ports (a ``sim://grbl`` port comes from the registry's
@@ -188,7 +189,9 @@ class GrblDriver(Driver):
     def _line(self, emitted: bool = False) -> GrblLink:
         link = self._link
         if link is None:
-            raise DeviceDisconnected(f"{self.url}: port is closed", may_have_emitted=emitted)
+            raise DeviceDisconnected(
+                _("{url}: port is closed").format(url=self.url), may_have_emitted=emitted
+            )
         return link
 
     def state(self) -> DeviceState:
@@ -213,7 +216,9 @@ class GrblDriver(Driver):
                 reply, pushes = link.command("$$")
                 if isinstance(reply, ErrorReply):
                     raise DeviceProtocolError(
-                        f"{self.url}: '$$' refused with error:{reply.code} ({reply.text})",
+                        _("{url}: '$$' refused with error:{code} ({text})").format(
+                            url=self.url, code=reply.code, text=reply.text
+                        ),
                         may_have_emitted=False,
                     )
                 self.settings = settings_from(pushes)
@@ -224,7 +229,9 @@ class GrblDriver(Driver):
             break
         else:
             raise DeviceReset(
-                f"{self.url}: the controller kept restarting during the handshake",
+                _("{url}: the controller kept restarting during the handshake").format(
+                    url=self.url
+                ),
                 may_have_emitted=False,
             )
         if self.build is not None:
@@ -326,11 +333,13 @@ class GrblDriver(Driver):
         Returns GRBL's message.
         """
         link = self._line()
-        reply, _ = link.command("$X")
+        reply, _pushes = link.command("$X")
         if isinstance(reply, ErrorReply):
             cls = InterlockOpen if reply.code == 13 else DeviceError
             raise cls(
-                f"{self.url}: '$X' refused: error:{reply.code} ({reply.text})",
+                _("{url}: '$X' refused: error:{code} ({text})").format(
+                    url=self.url, code=reply.code, text=reply.text
+                ),
                 may_have_emitted=False,
             )
         status = link.query_status()
@@ -386,8 +395,10 @@ class GrblDriver(Driver):
         longest = max((len(w) for w in program.wire()), default=0)
         if longest > self.rx_buffer:
             raise DeviceProtocolError(
-                f"{self.url}: a G-code line of {longest} bytes does not fit the controller's "
-                f"{self.rx_buffer}-byte receive buffer",
+                _(
+                    "{url}: a G-code line of {longest} bytes does not fit the controller's "
+                    "{rx_buffer}-byte receive buffer"
+                ).format(url=self.url, longest=longest, rx_buffer=self.rx_buffer),
                 may_have_emitted=False,
             )
 

@@ -28,6 +28,7 @@ from markstation.devices.grbl.codec import (
 )
 from markstation.devices.grbl.transport import Port, close_quietly
 from markstation.errors import DeviceDisconnected, DeviceError, DeviceProtocolError, DeviceTimeout
+from markstation.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -141,14 +142,18 @@ class GrblLink:
     def write(self, data: bytes, *, emitted: bool = True) -> None:
         port = self.port
         if port is None:
-            raise DeviceDisconnected(f"{self.url}: port is closed", may_have_emitted=emitted)
+            raise DeviceDisconnected(
+                _("{url}: port is closed").format(url=self.url), may_have_emitted=emitted
+            )
         log.debug("%s -> %r", self.url, data)
         try:
             with self._write_lock:
                 port.write(data)
         except Exception as exc:
             raise DeviceDisconnected(
-                f"{self.url}: write failed ({exc}); the controller is gone",
+                _("{url}: write failed ({error}); the controller is gone").format(
+                    url=self.url, error=exc
+                ),
                 may_have_emitted=emitted,
             ) from exc
 
@@ -156,7 +161,8 @@ class GrblLink:
         """Raise for a dead link (caller holds cv)."""
         if self.error is not None:
             raise DeviceDisconnected(
-                f"{self.url}: connection lost ({self.error})", may_have_emitted=emitted
+                _("{url}: connection lost ({error})").format(url=self.url, error=self.error),
+                may_have_emitted=emitted,
             )
 
     def _wait(
@@ -189,7 +195,9 @@ class GrblLink:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise DeviceTimeout(
-                        f"{self.url}: no reply to '{line}' within {limit:g} s",
+                        _("{url}: no reply to '{line}' within {limit:g} s").format(
+                            url=self.url, line=line, limit=limit
+                        ),
                         may_have_emitted=False,
                     )
                 self.cv.wait(min(left, 0.1))
@@ -202,8 +210,10 @@ class GrblLink:
             banner0 = self.banner_seq
         self.write(SOFT_RESET, emitted=emitted)
         late = DeviceTimeout(
-            f"{self.url}: no GRBL banner within {timeout:g} s after a soft reset "
-            f"(is a GRBL controller at {self.where}?)",
+            _(
+                "{url}: no GRBL banner within {timeout:g} s after a soft reset "
+                "(is a GRBL controller at {where}?)"
+            ).format(url=self.url, timeout=timeout, where=self.where),
             may_have_emitted=emitted,
         )
         with self.cv:
@@ -224,7 +234,9 @@ class GrblLink:
             seq0 = self.status_seq
         self.write(STATUS_QUERY, emitted=emitted)
         late = DeviceTimeout(
-            f"{self.url}: no status report within {self.response_timeout_s:g} s",
+            _("{url}: no status report within {timeout:g} s").format(
+                url=self.url, timeout=self.response_timeout_s
+            ),
             may_have_emitted=emitted,
         )
         deadline = time.monotonic() + self.response_timeout_s

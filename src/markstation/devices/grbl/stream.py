@@ -41,6 +41,7 @@ from markstation.errors import (
     DeviceTimeout,
     InterlockOpen,
 )
+from markstation.i18n import _
 
 STREAMING = ("counting", "send-response")
 
@@ -105,8 +106,10 @@ class Streamer:
                     if not inflight:
                         failure = failure or (
                             DeviceProtocolError(
-                                f"{self.url}: got '{_reply_text(reply)}' with no line waiting "
-                                "for it (the byte count drifted)",
+                                _(
+                                    "{url}: got '{reply}' with no line waiting for it (the byte "
+                                    "count drifted)"
+                                ).format(url=self.url, reply=_reply_text(reply)),
                                 may_have_emitted=emitted,
                             ),
                             True,
@@ -118,9 +121,17 @@ class Streamer:
                     if isinstance(reply, ErrorReply):
                         failure = failure or (
                             DeviceProtocolError(
-                                f"{self.url}: line {acked} of {total} "
-                                f"'{program.lines[acked - 1]}' refused: error:{reply.code} "
-                                f"({reply.text}); the run was stopped with a soft reset",
+                                _(
+                                    "{url}: line {acked} of {total} '{line}' refused: "
+                                    "error:{code} ({text}); the run was stopped with a soft reset"
+                                ).format(
+                                    url=self.url,
+                                    acked=acked,
+                                    total=total,
+                                    line=program.lines[acked - 1],
+                                    code=reply.code,
+                                    text=reply.text,
+                                ),
                                 may_have_emitted=emitted,
                             ),
                             True,
@@ -141,10 +152,17 @@ class Streamer:
                 ):
                     failure = (
                         DeviceTimeout(
-                            f"{self.url}: the controller is Idle but {len(inflight)} line(s) "
-                            f"never got their ok (answered {acked} of {sent} sent, {total} in "
-                            "all): replies were lost; whether the program ran to its end "
-                            "is unknown",
+                            _(
+                                "{url}: the controller is Idle but {count} line(s) never got "
+                                "their ok (answered {acked} of {sent} sent, {total} in all): "
+                                "replies were lost; whether the program ran to its end is unknown"
+                            ).format(
+                                url=self.url,
+                                count=len(inflight),
+                                acked=acked,
+                                sent=sent,
+                                total=total,
+                            ),
                             may_have_emitted=emitted,
                         ),
                         True,
@@ -186,8 +204,12 @@ class Streamer:
                 if poll_seq is not None and now - poll_at > self.response_timeout_s:
                     link.fail_reset(emitted, quiet=True)
                     raise DeviceTimeout(
-                        f"{self.url}: the controller stopped answering (no status report for "
-                        f"{self.response_timeout_s:g} s) at line {acked} of {total}",
+                        _(
+                            "{url}: the controller stopped answering (no status report for "
+                            "{timeout:g} s) at line {acked} of {total}"
+                        ).format(
+                            url=self.url, timeout=self.response_timeout_s, acked=acked, total=total
+                        ),
                         may_have_emitted=emitted,
                     )
                 if poll_seq is None and now - last_poll >= self.status_interval_s:
@@ -217,20 +239,33 @@ class Streamer:
         link = self.link
         if link.error is not None:
             return DeviceDisconnected(
-                f"{self.url}: connection lost at line {acked} of {total} ({link.error})",
+                _("{url}: connection lost at line {acked} of {total} ({error})").format(
+                    url=self.url, acked=acked, total=total, error=link.error
+                ),
                 may_have_emitted=emitted,
             ), False
         fault = self.fault()
         if fault is not None:
             return type(fault)(
-                f"{self.url}: a device error on another thread at line {acked} of {total} "
-                f"({fault}); whether the program ran to its end is unknown",
+                _(
+                    "{url}: a device error on another thread at line {acked} of {total} "
+                    "({fault}); whether the program ran to its end is unknown"
+                ).format(url=self.url, acked=acked, total=total, fault=fault),
                 may_have_emitted=emitted,
             ), True
         if self.aborted():
             return Aborted(
-                f"{self.url}: aborted at line {acked} of {total}; the laser was switched off by a "
-                "soft reset" + ("; the part may be partly marked" if emitted else ""),
+                (
+                    _(
+                        "{url}: aborted at line {acked} of {total}; the laser was switched off by "
+                        "a soft reset; the part may be partly marked"
+                    )
+                    if emitted
+                    else _(
+                        "{url}: aborted at line {acked} of {total}; the laser was switched off by "
+                        "a soft reset"
+                    )
+                ).format(url=self.url, acked=acked, total=total),
                 may_have_emitted=emitted,
             ), False
         if link.alarms:
@@ -240,8 +275,10 @@ class Streamer:
             ), True
         if link.banner_seq != banner0:
             return DeviceReset(
-                f"{self.url}: the controller reset itself at line {acked} of {total} (banner "
-                "received); every line in flight was lost",
+                _(
+                    "{url}: the controller reset itself at line {acked} of {total} (banner "
+                    "received); every line in flight was lost"
+                ).format(url=self.url, acked=acked, total=total),
                 may_have_emitted=emitted,
             ), False
         if link.garbage:
@@ -255,8 +292,10 @@ class Streamer:
     ) -> Failure | None:
         if status.state == "Door":
             return InterlockOpen(
-                f"{self.url}: safety door opened at line {acked} of {total}; the run was stopped "
-                "with a soft reset",
+                _(
+                    "{url}: safety door opened at line {acked} of {total}; the run was stopped "
+                    "with a soft reset"
+                ).format(url=self.url, acked=acked, total=total),
                 may_have_emitted=emitted,
             ), True
         if status.state in ("Alarm", "Sleep"):
@@ -267,12 +306,16 @@ class Streamer:
 
 
 def alarm_message(url: str, alarm: AlarmMessage | None, acked: int, total: int) -> str:
-    what = f"ALARM:{alarm.code} ({alarm_text(alarm.code)})" if alarm else "an alarm state"
-    return (
-        f"{url}: GRBL raised {what} at line {acked} of {total}; the laser is off and "
+    what = (
+        _("ALARM:{code} ({text})").format(code=alarm.code, text=alarm_text(alarm.code))
+        if alarm
+        else _("an alarm state")
+    )
+    return _(
+        "{url}: GRBL raised {what} at line {acked} of {total}; the laser is off and "
         "the controller is locked: inspect the machine, then unlock ($X: GrblDriver.unlock()) "
         "or home it"
-    )
+    ).format(url=url, what=what, acked=acked, total=total)
 
 
 def _reply_text(reply: Ok | ErrorReply) -> str:

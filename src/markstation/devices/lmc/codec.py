@@ -715,6 +715,10 @@ class DecodedBurn:
         return sum(math.dist(s[i], s[i + 1]) for s in self.strokes for i in range(len(s) - 1))
 
 
+_MARK_TO = int(ListOp.MARK_TO)
+_JUMP_TO = int(ListOp.JUMP_TO)
+
+
 class ListExecutor:
     """Steps through list entries as the board does: position, settings, MO state, elapsed time,
     and the strokes that fired. The simulated board feeds it one entry at a time; with the whole
@@ -799,20 +803,22 @@ class ListExecutor:
         timing model). EndOfList sets ``burn.ended``."""
         op = e.op
         seconds = self.clock.step(op, e.w1, e.w2)
-        if op == ListOp.JUMP_TO:
-            self._close()
-            self.pos = (e.w1, e.w2)
-        elif op == ListOp.MARK_TO:
-            if self.emitting_now():
+        if op == _MARK_TO:  # the most frequent entry first, the emission test inlined
+            pw = self.power_word
+            if self.laser_enabled and self.mo_open and (pw is None or pw > 0):
                 settings = self._settings()
                 opened = self._open_settings
-                if self._open is None or (opened is not settings and opened != settings):
+                stroke = self._open
+                if stroke is None or (opened is not settings and opened != settings):
                     self._close()
-                    self._open, self._open_settings = [self.g.to_mm(*self.pos)], settings
-                assert self._open is not None
-                self._open.append(self.g.to_mm(e.w1, e.w2))
+                    stroke = [self.g.to_mm(*self.pos)]
+                    self._open, self._open_settings = stroke, settings
+                stroke.append(self.g.to_mm(e.w1, e.w2))
             else:
                 self._close()
+            self.pos = (e.w1, e.w2)
+        elif op == _JUMP_TO:
+            self._close()
             self.pos = (e.w1, e.w2)
         elif op == ListOp.LASER_ON_POINT:
             self._close()

@@ -180,7 +180,9 @@ class LmcDriver(Driver):
     @property
     def transport(self) -> LmcTransport:
         if self._transport is None:
-            raise DeviceError(f"{self.url}: the device is not open", may_have_emitted=False)
+            raise DeviceError(
+                _("{url}: the device is not open").format(url=self.url), may_have_emitted=False
+            )
         return self._transport
 
     def _cmd(self, op: int, *words: int, retry: bool = True, reply: bool = True) -> Reply | None:
@@ -230,7 +232,9 @@ class LmcDriver(Driver):
 
     def _check_abort(self) -> None:
         if self.abort_requested:
-            raise Aborted(f"{self.url}: aborted on request", may_have_emitted=self._armed)
+            raise Aborted(
+                _("{url}: aborted on request").format(url=self.url), may_have_emitted=self._armed
+            )
         self._check_session()
 
     def _check_session(self) -> None:
@@ -243,9 +247,11 @@ class LmcDriver(Driver):
         self._abort()
         cls = type(fault) if type(fault) in _SESSION_ERRORS else DeviceError
         raise cls(
-            f"{self.url}: a transfer failed during the run (on thread "
-            f"'{self._session_fault_thread}': {fault}); the board's list may have stopped or the "
-            "board reset: whether the mark is complete is unknown",
+            _(
+                "{url}: a transfer failed during the run (on thread '{thread}': {fault}); the "
+                "board's list may have stopped or the board reset: whether the mark is complete "
+                "is unknown"
+            ).format(url=self.url, thread=self._session_fault_thread, fault=fault),
             may_have_emitted=True,
         )
 
@@ -423,7 +429,11 @@ class LmcDriver(Driver):
                 return
             tick()
             if time.monotonic() > deadline:
-                raise DeviceTimeout(f"{self.url}: {what} (waited {limit_s:.0f} s)")
+                raise DeviceTimeout(
+                    _("{url}: {what} (waited {limit_s:.0f} s)").format(
+                        url=self.url, what=what, limit_s=limit_s
+                    )
+                )
             time.sleep(self._poll_s)
 
     def _run(self, job: Job, listener: RunListener) -> RunResult:
@@ -456,7 +466,7 @@ class LmcDriver(Driver):
         self._run_cmd(Cmd.RESET_LIST)
         with self._lock:
             # the interlock is read as late as possible: right before the first byte that can fire
-            _, inputs = self._poll()
+            _reply, inputs = self._poll()
             self._check_interlock(inputs)
             listener.on_emission_possible()
             self._armed = True
@@ -468,7 +478,9 @@ class LmcDriver(Driver):
             self._wait(
                 lambda r: bool(r.ready),
                 limit_s=READY_TIMEOUT_S,
-                what=f"the board did not take list packet {n} of {len(packets)}",
+                what=_("the board did not take list packet {n} of {total}").format(
+                    n=n, total=len(packets)
+                ),
                 tick=functools.partial(progress, n - 1),
             )
             with self._lock:
@@ -477,7 +489,7 @@ class LmcDriver(Driver):
                 self._ask(Cmd.SET_END_OF_LIST, 0)
                 if not self._executing and (n == 2 or n == len(packets)):
                     # the interlock again, immediately before the list can start (same lock)
-                    _, inputs = self._poll()
+                    _reply, inputs = self._poll()
                     self._check_interlock(inputs)
                     self._executing = True
                     self._ask(Cmd.EXECUTE_LIST, retry=False)  # may fire: never repeated blindly
@@ -487,7 +499,7 @@ class LmcDriver(Driver):
         self._wait(
             lambda r: bool(r.ready) and not r.busy,
             limit_s=limit,
-            what="the board did not report the list finished",
+            what=_("the board did not report the list finished"),
             tick=lambda: progress(len(packets)),
         )
         with self._lock:
@@ -519,20 +531,22 @@ class LmcDriver(Driver):
         """
         why = ""
         if not self._seen_busy:
-            why = "the board went READY without ever reporting BUSY after ExecuteList"
+            why = _("the board went READY without ever reporting BUSY after ExecuteList")
         elif expected_s > 0 and mark_time_s <= 0:
-            why = "the board reports a mark time of 0 s"
+            why = _("the board reports a mark time of 0 s")
         elif (
             expected_s > MARK_TIME_CHECK_ABOVE_S and mark_time_s < MARK_TIME_MIN_RATIO * expected_s
         ):
-            why = (
-                f"the board reports {mark_time_s:.3f} s of marking for a list estimated at "
-                f"{expected_s:.3f} s (below {MARK_TIME_MIN_RATIO:.0%})"
-            )
+            why = _(
+                "the board reports {mark_time_s:.3f} s of marking for a list estimated at "
+                "{expected_s:.3f} s (below {ratio:.0%})"
+            ).format(mark_time_s=mark_time_s, expected_s=expected_s, ratio=MARK_TIME_MIN_RATIO)
         if why:
             raise DeviceReset(
-                f"{self.url}: {why}; it may have reset mid-list: whether the mark is complete is "
-                "unknown",
+                _(
+                    "{url}: {why}; it may have reset mid-list: whether the mark is complete is "
+                    "unknown"
+                ).format(url=self.url, why=why),
                 may_have_emitted=True,
             )
 
@@ -607,7 +621,7 @@ class LmcDriver(Driver):
             self._wait(
                 lambda r: bool(r.ready),
                 limit_s=READY_TIMEOUT_S,
-                what="the board did not take the trace",
+                what=_("the board did not take the trace"),
                 tick=lambda: None,
                 interlock=False,  # the pointer cannot burn; framing with the door open is normal
             )
@@ -621,7 +635,7 @@ class LmcDriver(Driver):
         self._wait(
             lambda r: bool(r.ready) and not r.busy,
             limit_s=READY_TIMEOUT_S + 10.0 * len(packets),
-            what="the board did not finish the trace",
+            what=_("the board did not finish the trace"),
             tick=lambda: None,
             interlock=False,
         )
