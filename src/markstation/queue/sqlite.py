@@ -865,8 +865,7 @@ class SqliteStore(Store):
         found = [
             self._row_record(row)
             for row in self._conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM journal "
-                f"WHERE {_CODE_OF} = ? ORDER BY seq",
+                f"SELECT {_RECORD_COLUMNS} FROM journal WHERE {_CODE_OF} = ? ORDER BY seq",
                 (code,),
             )
         ]
