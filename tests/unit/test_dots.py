@@ -82,6 +82,7 @@ def test_the_raster_draws_the_modelled_diameter() -> None:
     assert job_strokes(job) == [[(0.0, 0.0)]]
 
 
+@pytest.mark.slow  # hypothesis over whole files or jobs: the full run
 @pytest.mark.parametrize("material", GALVO_MATERIALS)
 @settings(deadline=None, max_examples=8)
 @given(code=CODES)

@@ -18,6 +18,9 @@ from markstation.preview.verify import verify_codes
 from markstation.profiles import LayoutProfile, load_layout, load_machine, load_material
 from markstation.verify import build_verified_job
 
+# decode + grade round trips on every material and angle: the full run, not the quick loop
+pytestmark = pytest.mark.slow
+
 MACHINE = load_machine("lmc-fiber-110")
 GALVO_MATERIALS = ("blued-steel", "stainless", "anodised-aluminium", "polymer-frame-tag")
 M, SPOT, SPACING, TOP_LEFT = 0.3, 0.03, 0.03, (-1.0, 2.0)

@@ -24,6 +24,9 @@ from markstation.job.optimize import optimize
 from markstation.preview import burn_mask, job_strokes, verify_codes
 from markstation.profiles import LayoutProfile, load_layout, load_machine, load_material
 
+# property tests that build and decode many whole jobs: the full run, not the quick loop
+pytestmark = pytest.mark.slow
+
 MACHINE = load_machine("lmc-fiber-110")
 MATERIAL = load_material("blued-steel")
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"

@@ -18,6 +18,9 @@ from markstation.job.ir import Dot, Job, Layer, MarkParams, Polyline
 from markstation.job.layout import build_job
 from markstation.profiles import load_layout, load_machine, load_material
 
+# the encoder against its scalar oracle over many jobs: the full run, not the quick loop
+pytestmark = pytest.mark.slow
+
 MACHINE = load_machine("lmc-fiber-110")
 #: the list opcodes the timing model distinguishes, EndOfList and a setting it ignores
 LIST_OPS = [

@@ -342,6 +342,7 @@ def _fuzz_one(tmp: Path, name: str, data: bytes) -> None:
     assert dump_db(db) == before
 
 
+@pytest.mark.slow  # hypothesis over whole files or jobs: the full run
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".json", ".xlsx", ".txt"]))
 def test_fuzz_random_bytes(
@@ -350,6 +351,7 @@ def test_fuzz_random_bytes(
     _fuzz_one(tmp_path_factory.mktemp("fz"), "random" + suffix, data)
 
 
+@pytest.mark.slow  # hypothesis over whole files or jobs: the full run
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=_json_values | _items, ascii_only=st.booleans())
 def test_fuzz_random_json(

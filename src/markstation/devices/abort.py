@@ -109,9 +109,11 @@ class AbortGuard(NullListener):
                 self._reason = reason
             aborter = threading.Thread(target=self._abort_device, name="markstation-abort")
             aborter.daemon = True
+            # started before it is listed: leaving the guard joins every listed aborter, and a
+            # waiter woken by _triggered may leave at once (joining an unstarted thread raises)
+            aborter.start()
             self._aborters.append(aborter)
         self._triggered.set()
-        aborter.start()
 
     def _abort_device(self) -> None:
         try:

@@ -220,13 +220,17 @@ def _samples(gray: Gray, grid: Grid, cells: Sequence[tuple[int, int]]) -> Gray:
     offsets = np.hypot(dx, dy) <= radius
     ox, oy = dx[offsets], dy[offsets]
     h, w = gray.shape
-    out = np.zeros(len(cells))
-    for i, (c, r) in enumerate(cells):
-        cx, cy = grid.centre(c, r)
-        xs = np.clip(np.floor(cx).astype(int) + ox, 0, w - 1)
-        ys = np.clip(np.floor(cy).astype(int) + oy, 0, h - 1)
-        out[i] = float(gray[ys, xs].mean())
-    return out
+    if not cells:
+        return np.zeros(0)
+    # every cell at once: centres (n,), then the aperture's pixels (n, m), same floor and clamp
+    # as one cell at a time
+    cr = np.asarray(cells, dtype=float)
+    cx = grid.origin[0] + (cr[:, 0] + 0.5) * grid.u[0] + (cr[:, 1] + 0.5) * grid.v[0]
+    cy = grid.origin[1] + (cr[:, 0] + 0.5) * grid.u[1] + (cr[:, 1] + 0.5) * grid.v[1]
+    xs = np.clip(np.floor(cx).astype(int)[:, None] + ox[None, :], 0, w - 1)
+    ys = np.clip(np.floor(cy).astype(int)[:, None] + oy[None, :], 0, h - 1)
+    result: Gray = gray[ys, xs].mean(axis=1)
+    return result
 
 
 def _centroid_error(gray: Gray, grid: Grid, cells: Sequence[tuple[int, int]]) -> float:
