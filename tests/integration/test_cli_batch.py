@@ -10,25 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run
 from _paths import REPO
 from _queue_fakes import dump_db, sample_rows, write_csv
-from markstation.cli import main
 from markstation.queue.models import Actor
 from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
 
 EXAMPLES = REPO / "examples"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -6,22 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run
 from _paths import REPO
 from _queue_fakes import sample_rows, write_csv
-from markstation.cli import main
 
 DATA = REPO / "tests" / "data" / "registry"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -12,22 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run
 from _queue_fakes import sample_rows, write_csv
-from markstation.cli import main
 from markstation.queue.sqlite import SqliteStore
 
 A, B, C = "PE-SUCAMEC-2026-000001", "PE-SUCAMEC-2026-000002", "PE-SUCAMEC-2026-000003"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

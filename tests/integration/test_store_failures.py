@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from _cli import run
 from _queue_fakes import FakeDriver, fast_builder, fast_estimator, sample_rows, write_csv
-from markstation.cli import main
 from markstation.errors import StoreCorrupt, StoreFull, StoreNotFound, StoreReadOnly
 from markstation.job.ir import Job
 from markstation.queue.batch import import_batch
@@ -31,17 +31,6 @@ from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
 
 ACTOR = Actor("J. Quispe", "station-1")
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:  # pragma: no cover - main always exits
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _one_line(err: str, words: str) -> None:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from _cli import run
 from markstation.audit import read_verifier as read_pub
 from markstation.audit import verify_export
 from markstation.cli import main
@@ -26,17 +27,6 @@ from markstation.queue.journal import leaf_bytes
 from markstation.queue.keys import generate, load_key, read_verifier, write_key
 
 CODE = "PE-SUCAMEC-2026-000001"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    else:  # pragma: no cover
-        code = 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
