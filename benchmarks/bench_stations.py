@@ -122,35 +122,40 @@ def main() -> None:
         return
     from _pg import PgServer, find_bin_dir
 
-    rows: list[tuple[str, int, dict[str, float]]] = []
+    print(f"{args.items} items, instant simulated LMC boards, {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"{'backend':9} {'stations':>8} {'marked':>7} {'wall s':>8} {'items/s':>8} "
+        f"{'vs sqlite':>9} {'store ms/item':>14}",
+        flush=True,
+    )
+    base: dict[str, float] = {}
+
+    def row(backend: str, n: int, r: dict[str, float]) -> None:
+        if not base:
+            base.update(r)
+        print(
+            f"{backend:9} {n:>8} {int(r['marked']):>7} {r['wall_s']:>8.1f} {r['items_per_s']:>8.2f} "
+            f"{r['items_per_s'] / base['items_per_s']:>8.2f}x {r['store_ms_per_item']:>14.2f}",
+            flush=True,  # one line per configuration, as it finishes
+        )
+
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         db = str(tmp / "bench.db")
         _import(db, args.items, tmp)
-        rows.append(("sqlite", 1, run(db, 1, tmp)))
+        row("sqlite", 1, run(db, 1, tmp))
         bin_dir = find_bin_dir()
         if bin_dir is None:
             print("no PostgreSQL binaries: only SQLite measured")
-        else:
-            server = PgServer(bin_dir).start()
-            try:
-                for n in (int(s) for s in args.stations.split(",")):
-                    url = server.new_database()
-                    _import(url, args.items, tmp)
-                    rows.append(("postgres", n, run(url, n, tmp)))
-            finally:
-                server.stop()
-    base = rows[0][2]
-    print(f"\n{args.items} items, instant simulated LMC boards, {os.cpu_count()} CPUs")
-    print(
-        f"{'backend':9} {'stations':>8} {'marked':>7} {'wall s':>8} {'items/s':>8} "
-        f"{'vs sqlite':>9} {'store ms/item':>14}"
-    )
-    for backend, n, r in rows:
-        print(
-            f"{backend:9} {n:>8} {int(r['marked']):>7} {r['wall_s']:>8.1f} {r['items_per_s']:>8.2f} "
-            f"{r['items_per_s'] / base['items_per_s']:>8.2f}x {r['store_ms_per_item']:>14.2f}"
-        )
+            return
+        server = PgServer(bin_dir).start()
+        try:
+            for n in (int(s) for s in args.stations.split(",")):
+                url = server.new_database()
+                _import(url, args.items, tmp)
+                row("postgres", n, run(url, n, tmp))
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

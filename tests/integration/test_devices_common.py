@@ -113,3 +113,31 @@ def test_ledger_survives_a_torn_line(tmp_path: Path) -> None:
     assert (first, second) == (1, 2)
     jobs = read_jobs(path)
     assert [(j.job, j.ended) for j in jobs] == [(1, None), (2, None)]
+
+
+def test_ledger_numbers_jobs_after_records_longer_than_a_read_chunk(tmp_path: Path) -> None:
+    """The job number comes from the last start line, found reading backwards in chunks: end
+    records far longer than one chunk, and a torn start line, must not lose or repeat a number."""
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    big = [[(i * 0.001, -i * 0.002) for i in range(4000)] for _ in range(5)]  # ~300 kB a record
+    for n in range(1, 4):
+        assert ledger.start() == n
+        ledger.end(n, complete=True, polylines=big)
+    with path.open("a") as fh:
+        fh.write('{"event":"start","job":4,"ti')  # killed mid-line: number 4 was never issued
+    assert ledger.start() == 4
+    assert [j.job for j in read_jobs(path)] == [1, 2, 3, 4]
+
+
+def test_ledger_points_read_back_as_rounded_to_six_places(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path)
+    pts = [(1 / 3, -2 / 3), (12.3456785, -0.0000004), (54.999999951, 0.0)]
+    ledger.end(ledger.start(), complete=False, polylines=[pts, pts[:1]])
+    (job,) = read_jobs(path)
+    assert job.polylines == [
+        [(round(x, 6), round(y, 6)) for x, y in pts],
+        [(round(1 / 3, 6), round(-2 / 3, 6))],
+    ]
+    assert job.complete is False

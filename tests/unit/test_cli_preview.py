@@ -42,6 +42,16 @@ def assert_one_line_error(code: int, err: str, *fragments: str) -> None:
         assert fragment in err, err
 
 
+def test_preview_refuses_a_year_outside_the_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _out, err = run(
+        ["preview", "PE-SUCAMEC-2999-000123", "-o", str(tmp_path / "m.png")], capsys
+    )
+    assert_one_line_error(code, err, "'PE-SUCAMEC-2999-000123'", "year 2999 is outside 1900…")
+    assert not (tmp_path / "m.png").exists()
+
+
 @pytest.mark.timeout(120)
 def test_png_with_verify(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "mark.png"

@@ -116,6 +116,16 @@ def test_parse_code_refuses_codes_outside_the_scheme(bad: str) -> None:
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("year", ["1899", "2999"])
+def test_parse_code_refuses_a_year_outside_the_layouts_window(year: str) -> None:
+    """The import's year window holds wherever a code is parsed (mark, preview, frame, batch)."""
+    with pytest.raises(CodeSchemeError) as info:
+        parse_code(f"PE-SUCAMEC-{year}-000123", load_layout("secondary-mark"))
+    message = str(info.value)
+    assert f"year {year} is outside 1900…" in message
+    assert "layout 'secondary-mark'" in message and "code.year_min / code.year_max" in message
+
+
 def test_fill_template_refuses_unknown_and_indexed_fields() -> None:
     fields = {"code": "X", "year": "2016"}
     assert fill_template("{year}/{code}", fields, "here") == "2016/X"

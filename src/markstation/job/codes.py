@@ -7,8 +7,10 @@ code is always available as ``{code}``.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
+from datetime import date
 
 from markstation.errors import CodeSchemeError, ConfigError
 from markstation.profiles import LayoutProfile
@@ -35,8 +37,40 @@ def parse_code(code: str, layout: LayoutProfile) -> dict[str, str]:
             f"(pattern {layout.code_pattern}, e.g. {layout.code_example})"
         )
     fields = {name: value or "" for name, value in match.groupdict().items()}
+    why = _year_problem(match, layout)
+    if why:  # the import's rule, so a code typed at `mark` or `preview` meets it too
+        raise CodeSchemeError(f"code {printable(code)}: {why}")
     fields["code"] = code
     return fields
+
+
+def year_window(layout: LayoutProfile, today: date | None = None) -> tuple[int, int]:
+    """(first, last) year a code may carry with ``layout``."""
+    last = layout.year_max or (today or date.today()).year + 1
+    return layout.year_min, last
+
+
+def check_year(code: str, layout: LayoutProfile, today: date | None = None) -> str | None:
+    """Why the code's ``year`` field is outside the layout's window, or None (no such field, or
+    the code does not match the scheme at all: that is :func:`parse_code`'s message)."""
+    match = layout.code_regex().fullmatch(code)
+    why = None if match is None else _year_problem(match, layout, today)
+    return None if why is None else f"mark_code: {why}"
+
+
+def _year_problem(
+    match: re.Match[str], layout: LayoutProfile, today: date | None = None
+) -> str | None:
+    raw = match.groupdict().get("year")
+    if raw is None or not raw.isascii() or not raw.isdigit():
+        return None
+    first, last = year_window(layout, today)
+    if first <= int(raw) <= last:
+        return None
+    return (
+        f"year {raw} is outside {first}…{last} (layout '{layout.name}', "
+        "code.year_min / code.year_max)"
+    )
 
 
 def template_fields(template: str, where: str) -> list[str]:

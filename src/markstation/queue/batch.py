@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from markstation.errors import BatchError, ConfigError
+from markstation.job.codes import check_year
 from markstation.profiles import DEFAULT_LAYOUT, LayoutProfile, load_layout
 from markstation.queue import textpolicy
 from markstation.queue.identity import firearm_key
@@ -684,15 +685,15 @@ def check_batch(
             problem(layout_cell or code_cell, f"layout: {layout}")
             ok = False
         elif code:
-            try:
-                code_checker(code, layout)
-            except ValueError as exc:  # JobError, ConfigError (both ValueError) and the like
-                problem(code_cell, str(exc))
+            year = check_year(code, layout)  # first: named as the column at fault
+            if year:
+                problem(code_cell, year)
                 ok = False
             else:
-                year = textpolicy.check_year(code, layout)
-                if year:
-                    problem(code_cell, year)
+                try:
+                    code_checker(code, layout)
+                except ValueError as exc:  # JobError, ConfigError (both ValueError) and the like
+                    problem(code_cell, str(exc))
                     ok = False
         if ok and code and serial:
             assert not isinstance(layout, str)

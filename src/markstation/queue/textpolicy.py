@@ -26,12 +26,8 @@ evaluate (OWASP "CSV injection").
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
-
-from markstation.profiles import LayoutProfile
 
 #: longest value per field, in characters (after NFC); any other column: DEFAULT_LIMIT
 LIMITS: dict[str, int] = {"mark_code": 64, "serial": 64, "layout": 200}
@@ -205,33 +201,6 @@ def check_column_name(name: str) -> str | None:
 
 def _no_surrogates(text: str) -> bool:
     return not any(unicodedata.category(ch) == "Cs" for ch in text)
-
-
-def year_window(layout: LayoutProfile, today: date | None = None) -> tuple[int, int]:
-    """(first, last) year a code may carry with ``layout``."""
-    last = layout.year_max or (today or date.today()).year + 1
-    return layout.year_min, last
-
-
-def check_year(code: str, layout: LayoutProfile, today: date | None = None) -> str | None:
-    """Why the code's ``year`` field is outside the layout's window, or None (no such field)."""
-    try:
-        match = re.fullmatch(layout.code_pattern, code)
-    except re.error:
-        return None
-    if match is None or "year" not in match.groupdict():
-        return None
-    raw = match.group("year")
-    if raw is None or not raw.isascii() or not raw.isdigit():
-        return None
-    first, last = year_window(layout, today)
-    year = int(raw)
-    if first <= year <= last:
-        return None
-    return (
-        f"mark_code: year {raw} is outside {first}…{last} (layout '{layout.name}', "
-        "code.year_min / code.year_max)"
-    )
 
 
 #: a report cell starting with one of these is evaluated by Excel / LibreOffice
