@@ -211,6 +211,30 @@ def _capture_mark_time_s(capture: Path) -> float:
     raise AssertionError("no GetMarkTime answer in the capture")
 
 
+def test_capture_markto_w3_is_the_turning_angle(capture: Path) -> None:
+    """EzCad's MarkTo w3 is the turn at the segment's start vertex, 65536 = 180°, truncated
+    (firmware_notes/lmc.md, "Timing", second round): 0 on each path's first segment; the
+    49-segment circle turns 360°/49 at every vertex; each closed path's w3 sum plus its closing
+    vertex (not sent) is one full turn, 2**17, less the truncation."""
+    full_turn = 2 * 65536
+    paths: list[list[int]] = []
+    for e in _capture_entries(capture):
+        if e.op == ListOp.JUMP_TO:
+            assert e.w3 == 0
+            paths.append([])
+        elif e.op == ListOp.MARK_TO:
+            paths[-1].append(e.w3)
+    paths = [p for p in paths if p]
+    assert [len(p) for p in paths] == [49, 128, 128]
+    assert all(p[0] == 0 for p in paths)
+    circle, *ellipses = paths
+    assert set(circle[1:]) == {full_turn // 49}  # 7.347° → 0x0A72
+    for p in ellipses:
+        closing = p[1]  # the start is an axis end: by symmetry its turn equals its neighbour's
+        missing = full_turn - (sum(p) + closing)
+        assert 0 <= missing <= len(p)  # at most one unit of truncation per vertex
+
+
 def test_capture_timing_model_terms(capture: Path) -> None:
     """The model's sum on the capture's list (firmware_notes/lmc.md, "Timing"): 212.36 ms, and
     the simulated board's replay runs exactly that long."""
