@@ -1,7 +1,8 @@
 """Build hook: compile the gettext catalogs (``.po`` -> ``.mo``) into the wheel with Babel.
 
-``src/markstation/locale/<lang>/LC_MESSAGES/markstation.po`` is what the repository holds; the wheel
-gets the ``.mo`` beside it, which :mod:`markstation.i18n` reads with stdlib gettext (no Babel at run
+``src/markstation/locale/<lang>/LC_MESSAGES/<domain>.po`` is what the repository holds (every
+domain: ``markstation`` and ``markstation_cli``, the command line's help); the wheel gets the
+``.mo`` beside it, which :mod:`markstation.i18n` reads with stdlib gettext (no Babel at run
 time). Editable installs skip this: there ``markstation.i18n`` compiles the ``.po`` in memory.
 ``compile_catalogs`` is also what ``tests/unit/test_i18n.py`` checks the runtime compiler against.
 """
@@ -18,23 +19,22 @@ except ImportError:  # imported by the tests, where hatchling is not installed
     BuildHookInterface = object  # type: ignore[assignment,misc]
 
 LOCALE = Path("src") / "markstation" / "locale"
-DOMAIN = "markstation"
 
 
 def compile_catalogs(locale_dir: Path, out_dir: Path) -> dict[str, Path]:
-    """Compile every ``<lang>/LC_MESSAGES/markstation.po`` under ``locale_dir`` into ``out_dir``.
+    """Compile every ``<lang>/LC_MESSAGES/<domain>.po`` under ``locale_dir`` into ``out_dir``.
 
-    Returns the wheel path (``markstation/locale/…/markstation.mo``) -> the written file. A fuzzy
+    Returns the wheel path (``markstation/locale/…/<domain>.mo``) -> the written file. A fuzzy
     catalog or a message with a Babel check error (e.g. placeholders that differ) fails the build.
     """
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
     written: dict[str, Path] = {}
-    for po in sorted(locale_dir.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
-        lang = po.parent.parent.name
+    for po in sorted(locale_dir.glob("*/LC_MESSAGES/*.po")):
+        lang, domain = po.parent.parent.name, po.stem
         with po.open("rb") as fh:
-            catalog = read_po(fh, locale=lang, domain=DOMAIN)
+            catalog = read_po(fh, locale=lang, domain=domain)
         if catalog.fuzzy:
             raise RuntimeError(f"{po}: the catalog header is marked fuzzy; not compiling it")
         problems = [
@@ -44,11 +44,11 @@ def compile_catalogs(locale_dir: Path, out_dir: Path) -> dict[str, Path]:
         ]
         if problems:
             raise RuntimeError("; ".join(problems))
-        target = out_dir / lang / "LC_MESSAGES" / f"{DOMAIN}.mo"
+        target = out_dir / lang / "LC_MESSAGES" / f"{domain}.mo"
         target.parent.mkdir(parents=True, exist_ok=True)
         with target.open("wb") as fh:
             write_mo(fh, catalog)
-        written[f"markstation/locale/{lang}/LC_MESSAGES/{DOMAIN}.mo"] = target
+        written[f"markstation/locale/{lang}/LC_MESSAGES/{domain}.mo"] = target
     return written
 
 

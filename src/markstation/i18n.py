@@ -12,7 +12,11 @@ runs (``markstation --lang es …``), with :func:`set_language` (:func:`resolve_
 ``--lang``, else ``$MARKSTATION_LANG``, else the system locale, else English).
 
 Catalogs are ``locale/<lang>/LC_MESSAGES/markstation.po`` in this package, maintained with Babel
-(see CONTRIBUTING.md). Nothing here imports Babel: a wheel carries the compiled ``.mo`` files (the
+(see CONTRIBUTING.md), and beside it ``markstation_cli.po``: the command line's help texts and
+click's own messages, generated from the click tree by ``python -m markstation.cli.help_catalog``
+(a separate domain, so ``pybabel update`` never drops them). A language's translations are its
+``markstation`` catalog with its ``markstation_cli`` catalog as the fallback, so ``_()`` finds
+both. Nothing here imports Babel: a wheel carries the compiled ``.mo`` files (the
 build hook in ``hatch_build.py`` writes them), which stdlib :mod:`gettext` reads; in a source tree
 (editable install, tests) the ``.po`` file is compiled in memory on first use by the small stdlib
 compiler below, so an edited catalog is live at once and no manual step is needed.
@@ -33,10 +37,14 @@ from typing import Any, Protocol
 
 #: the gettext domain (file name of the catalogs)
 DOMAIN = "markstation"
+#: the command line's help and click's messages (``markstation.cli.help_catalog`` writes it)
+CLI_DOMAIN = "markstation_cli"
+#: every domain, in lookup order
+DOMAINS: tuple[str, ...] = (DOMAIN, CLI_DOMAIN)
 #: the languages markstation speaks; the first is the source language and the fallback
 LANGUAGES: tuple[str, ...] = ("en", "es")
 DEFAULT_LANGUAGE = "en"
-#: directory holding ``<lang>/LC_MESSAGES/markstation.{po,mo}``
+#: directory holding ``<lang>/LC_MESSAGES/<domain>.{po,mo}``
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 #: environment variable naming the language (``es``, ``es_PE.UTF-8``, or a list ``es:en``)
 ENV_VAR = "MARKSTATION_LANG"
@@ -169,19 +177,20 @@ def resolve_language(option: str | None = None, environ: Mapping[str, str] | Non
 # --- catalogs ---------------------------------------------------------------------------------
 
 
-def catalog_paths(lang: str) -> tuple[Path, Path]:
-    """The ``.po`` and ``.mo`` paths of ``lang`` (either may be missing)."""
+def catalog_paths(lang: str, domain: str = DOMAIN) -> tuple[Path, Path]:
+    """The ``.po`` and ``.mo`` paths of ``lang`` in ``domain`` (either may be missing)."""
     base = LOCALE_DIR / lang / "LC_MESSAGES"
-    return base / f"{DOMAIN}.po", base / f"{DOMAIN}.mo"
+    return base / f"{domain}.po", base / f"{domain}.mo"
 
 
 def translations(lang: str) -> _gettext.NullTranslations:
-    """The translations of ``lang``: :class:`gettext.GNUTranslations` from its catalog.
+    """The translations of ``lang``: :class:`gettext.GNUTranslations` from its catalogs.
 
-    English (the source language) and a language without a catalog give
-    :class:`gettext.NullTranslations`, which returns every message as written. The compiled
-    ``.mo`` is used when it is at least as new as the ``.po`` (a wheel); otherwise the ``.po`` is
-    compiled in memory (a source tree). Loaded once per language.
+    The ``markstation`` catalog, falling back to the ``markstation_cli`` one (help texts, click's
+    messages). A language without a catalog gives :class:`gettext.NullTranslations`, which
+    returns every message as written. The compiled ``.mo`` is used when it is at least as new as
+    the ``.po`` (a wheel); otherwise the ``.po`` is compiled in memory (a source tree). Loaded
+    once per language.
     """
     code = normalize(lang) or DEFAULT_LANGUAGE
     with _lock:
@@ -194,7 +203,14 @@ def translations(lang: str) -> _gettext.NullTranslations:
 
 
 def _load(code: str) -> _gettext.NullTranslations:
-    po, mo = catalog_paths(code)
+    main = _load_domain(code, DOMAIN)
+    for domain in DOMAINS[1:]:
+        main.add_fallback(_load_domain(code, domain))
+    return main
+
+
+def _load_domain(code: str, domain: str) -> _gettext.NullTranslations:
+    po, mo = catalog_paths(code, domain)
     if code == DEFAULT_LANGUAGE and not po.exists() and not mo.exists():
         return _gettext.NullTranslations()
     data: bytes | None = None
@@ -400,8 +416,10 @@ def compile_po(text: str) -> bytes:
 
 
 __all__ = [
+    "CLI_DOMAIN",
     "DEFAULT_LANGUAGE",
     "DOMAIN",
+    "DOMAINS",
     "ENV_VAR",
     "LANGUAGES",
     "LOCALE_DIR",

@@ -34,12 +34,13 @@ def test_profile_error_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1 and err.startswith("error: ") and "Traceback" not in err
 
 
-def test_start_does_not_import_heavy_packages() -> None:
+@pytest.mark.parametrize("argv", [["--help"], ["--lang", "es", "--help"]])
+def test_start_does_not_import_heavy_packages(argv: list[str]) -> None:
     code = (
         "import sys\n"
         "from markstation.cli import cli\n"
-        "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
-        "heavy = [m for m in ('numpy', 'PIL', 'zxingcpp', 'usb', 'serial', 'qrcode') if m in sys.modules]\n"
+        f"try:\n    cli.main({argv!r}, standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('numpy', 'PIL', 'zxingcpp', 'usb', 'serial', 'qrcode', 'babel') if m in sys.modules]\n"
         "print('HEAVY:' + ','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,7 +3,8 @@
 Every message extracted from the sources (``babel.cfg``: Python and the station's templates) must
 have a Spanish translation with the same placeholders; the ``.mo`` the wheel gets (Babel, in
 ``hatch_build.py``) and the one a source tree compiles in memory (``markstation.i18n``) must say
-exactly what the ``.po`` says.
+exactly what the ``.po`` says, for both domains (``markstation`` and ``markstation_cli``, the
+command line's help: its completeness is checked in ``test_cli_help_i18n.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from markstation.cli import cli, main
 from markstation.errors import ConfigError
 
 LANGS = ("es", "en")
+DOMAINS = i18n.DOMAINS
 #: a message with plural forms (cli/batch.py)
 IMPORTED = (
     "imported {count} item from {file} as batch {batch} (sha256 {sha256}…) into {db}",
@@ -38,10 +40,10 @@ IMPORTED = (
 )
 
 
-def _read(lang: str) -> Catalog:
-    po, _mo = i18n.catalog_paths(lang)
+def _read(lang: str, domain: str = i18n.DOMAIN) -> Catalog:
+    po, _mo = i18n.catalog_paths(lang, domain)
     with po.open("rb") as fh:
-        return read_po(fh, locale=lang, domain=i18n.DOMAIN)
+        return read_po(fh, locale=lang, domain=domain)
 
 
 def _extracted() -> dict[tuple[str | None, str], list[str]]:
@@ -112,9 +114,10 @@ def test_every_message_is_translated_to_spanish() -> None:
     )
 
 
+@pytest.mark.parametrize("domain", DOMAINS)
 @pytest.mark.parametrize("lang", LANGS)
-def test_catalog_header_is_sound(lang: str) -> None:
-    catalog = _read(lang)
+def test_catalog_header_is_sound(lang: str, domain: str) -> None:
+    catalog = _read(lang, domain)
     assert not catalog.fuzzy, "a fuzzy header makes 'pybabel compile' skip the catalog"
     assert catalog.num_plurals == 2 and catalog.plural_expr == "(n != 1)"
     for message in catalog:
@@ -141,9 +144,10 @@ def _percent_fields(text: str) -> list[str]:
     return sorted(m.group(0) for m in _PERCENT.finditer(text) if m.group(0) != "%%")
 
 
+@pytest.mark.parametrize("domain", DOMAINS)
 @pytest.mark.parametrize("lang", LANGS)
-def test_placeholders_match_between_msgid_and_msgstr(lang: str) -> None:
-    catalog = _read(lang)
+def test_placeholders_match_between_msgid_and_msgstr(lang: str, domain: str) -> None:
+    catalog = _read(lang, domain)
     bad = []
     for message in catalog:
         if not message.id:
@@ -170,10 +174,10 @@ def _hatch_build() -> ModuleType:
     return module
 
 
-def _sources(lang: str) -> dict[object, str]:
+def _sources(lang: str, domain: str) -> dict[object, str]:
     """.mo key -> the message gettext falls back to for it."""
     out: dict[object, str] = {}
-    for message in _read(lang):
+    for message in _read(lang, domain):
         prefix = f"{message.context}\x04" if message.context else ""
         if isinstance(message.id, str):
             out[prefix + message.id] = message.id
@@ -183,21 +187,21 @@ def _sources(lang: str) -> dict[object, str]:
     return out
 
 
-def _meaningful(catalog: dict[object, str], lang: str) -> dict[object, str]:
+def _meaningful(catalog: dict[object, str], lang: str, domain: str) -> dict[object, str]:
     """Entries that change a message: not the header (metadata), not a form equal to its source
     (Babel fills untranslated plural forms with the msgids, which is what gettext falls back to)."""
-    sources = _sources(lang)
+    sources = _sources(lang, domain)
     return {k: v for k, v in catalog.items() if k != "" and v != sources.get(k)}
 
 
-def _entries(translations: gettext.NullTranslations, lang: str) -> dict[object, str]:
-    return _meaningful(getattr(translations, "_catalog", {}), lang)
+def _entries(translations: gettext.NullTranslations, lang: str, domain: str) -> dict[object, str]:
+    return _meaningful(getattr(translations, "_catalog", {}), lang, domain)
 
 
-def _po_entries(lang: str) -> dict[object, str]:
+def _po_entries(lang: str, domain: str) -> dict[object, str]:
     """What the .po says, read by Babel, in the .mo's keys."""
     out: dict[object, str] = {}
-    for message in _read(lang):
+    for message in _read(lang, domain):
         if not message.id or message.fuzzy:
             continue
         prefix = f"{message.context}\x04" if message.context else ""
@@ -207,23 +211,42 @@ def _po_entries(lang: str) -> dict[object, str]:
         elif all(message.string):
             for i, form in enumerate(message.string):
                 out[(prefix + message.id[0], i)] = form
-    return _meaningful(out, lang)
+    return _meaningful(out, lang, domain)
 
 
+def _domain_of(translations: gettext.NullTranslations, domain: str) -> gettext.NullTranslations:
+    """The catalog of ``domain`` in the running code's chain (``markstation``, then its fallback)."""
+    for _ in range(DOMAINS.index(domain)):
+        fallback = getattr(translations, "_fallback", None)
+        assert fallback is not None, f"no {domain} catalog behind the markstation one"
+        translations = fallback
+    return translations
+
+
+@pytest.mark.parametrize("domain", DOMAINS)
 @pytest.mark.parametrize("lang", LANGS)
-def test_mo_files_match_the_po_files(lang: str, tmp_path: Path) -> None:
+def test_mo_files_match_the_po_files(lang: str, domain: str, tmp_path: Path) -> None:
     """The wheel's .mo (Babel, hatch_build.py) == the source tree's (in memory) == the .po."""
     written = _hatch_build().compile_catalogs(i18n.LOCALE_DIR, tmp_path)
-    mo = written[f"markstation/locale/{lang}/LC_MESSAGES/markstation.mo"]
+    assert sorted(written) == sorted(
+        f"markstation/locale/{code}/LC_MESSAGES/{name}.mo" for code in LANGS for name in DOMAINS
+    )
+    mo = written[f"markstation/locale/{lang}/LC_MESSAGES/{domain}.mo"]
     with mo.open("rb") as fh:
         built = gettext.GNUTranslations(fh)
-    po, _mo = i18n.catalog_paths(lang)
+    po, _mo = i18n.catalog_paths(lang, domain)
     in_memory = gettext.GNUTranslations(io.BytesIO(i18n.compile_po(po.read_text("utf-8"))))
-    expected = _po_entries(lang)
-    assert _entries(built, lang) == expected
-    assert _entries(in_memory, lang) == expected
-    assert _entries(i18n.translations(lang), lang) == expected  # what the running code uses
-    if lang == "es":
+    expected = _po_entries(lang, domain)
+    assert _entries(built, lang, domain) == expected
+    assert _entries(in_memory, lang, domain) == expected
+    running = _domain_of(i18n.translations(lang), domain)  # what the running code uses
+    assert _entries(running, lang, domain) == expected
+    if lang == "es" and domain == i18n.CLI_DOMAIN:
+        assert len(expected) > 100
+        assert i18n.translations(lang).gettext("Show this message and exit.") == (
+            "Mostrar este mensaje y salir."
+        )
+    if lang == "es" and domain == i18n.DOMAIN:
         assert len(expected) > 50
         for t in (built, in_memory):  # the header's plural forms are read
             one, many = (t.ngettext(IMPORTED[0], IMPORTED[1], n) for n in (1, 2))

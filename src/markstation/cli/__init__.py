@@ -3,6 +3,10 @@
 Subcommands live in their own modules and are imported only when used, so ``markstation --help``
 and every command start without numpy, Pillow or zxing. Any :class:`MarkstationError` becomes one
 line on stderr and exit status 1 (user error) or 2 (device / runtime failure); never a traceback.
+
+Every command is a :class:`~markstation.cli.translate.Command` or
+:class:`~markstation.cli.translate.Group`: their help (and click's own words) come out in the
+language ``--lang`` / ``$MARKSTATION_LANG`` chose (see ``markstation.cli.translate``).
 """
 
 from __future__ import annotations
@@ -15,12 +19,17 @@ from typing import Any
 import click
 
 from markstation import __version__
+from markstation.cli.translate import Group, tr
 from markstation.errors import MarkstationError
-from markstation.i18n import LANGUAGES, _, set_language
+from markstation.i18n import LANGUAGES, _, normalize, set_language
 
 
-class LazyGroup(click.Group):
-    """A group whose subcommands are ``"module:attribute"`` strings, imported on first use."""
+class LazyGroup(Group):
+    """A group whose subcommands are ``"module:attribute"`` strings, imported on first use.
+
+    The short help of a lazy subcommand is the table's (translated when it is written, like every
+    help text; see :mod:`markstation.cli.translate`).
+    """
 
     def __init__(self, *args: Any, lazy: dict[str, tuple[str, str]] | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -47,8 +56,36 @@ class LazyGroup(click.Group):
             if cmd is not None and not cmd.hidden:
                 rows.append((name, cmd.get_short_help_str(60)))
         if rows:
-            with formatter.section("Commands"):
+            with formatter.section("Commands"):  # the formatter translates headings and rows
                 formatter.write_dl(sorted(rows))
+
+
+class RootGroup(LazyGroup):
+    """``markstation``: sets the language before anything is parsed.
+
+    ``--lang`` is also an eager option (validated by its choice list), but click parses the whole
+    root command line first, and processes ``--help`` first when it comes before ``--lang``: so the
+    language is taken from the command line (else the environment) here, and an error in the root
+    options or the root help is in that language too.
+    """
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        set_language(_lang_argument(args))
+        return super().parse_args(ctx, args)
+
+
+def _lang_argument(args: list[str]) -> str | None:
+    """The value of ``--lang`` among the root options (before the subcommand), if we speak it."""
+    value: str | None = None
+    words = iter(args)
+    for arg in words:
+        if arg == "--" or not arg.startswith("-"):
+            break
+        if arg == "--lang":
+            value = next(words, None)
+        elif arg.startswith("--lang="):
+            value = arg.partition("=")[2]
+    return value if value is not None and normalize(value) is not None else None
 
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -101,8 +138,23 @@ def _set_language(ctx: click.Context, param: click.Parameter, value: str | None)
     set_language(value)
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="markstation")
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    """``--version``: click's ``version_option``, with its words translated when it is shown."""
+    if value and not ctx.resilient_parsing:
+        message = tr("%(prog)s, version %(version)s")  # click's message (markstation_cli)
+        click.echo(message % {"prog": "markstation", "version": __version__})
+        ctx.exit()
+
+
+@click.group(cls=RootGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 @click.option(
     "--lang",
     type=click.Choice(LANGUAGES, case_sensitive=False),
@@ -110,7 +162,7 @@ def _set_language(ctx: click.Context, param: click.Parameter, value: str | None)
     is_eager=True,
     expose_value=False,
     callback=_set_language,
-    help="Language of messages and prompts (default: $MARKSTATION_LANG, else the system "
+    help="Language of messages, prompts and help (default: $MARKSTATION_LANG, else the system "
     "locale, else en).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for protocol traffic).")

@@ -20,6 +20,7 @@ from markstation.cli.options import (
     machine_option,
     material_option,
 )
+from markstation.cli.translate import Group
 from markstation.errors import ConfigError
 from markstation.i18n import _, ngettext
 from markstation.profiles import DEFAULT_LAYOUT
@@ -263,7 +264,7 @@ def print_summary(summary: RunSummary) -> None:
 # --- commands ------------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def batch() -> None:
     """Import, run, inspect and resolve registry batches.
 

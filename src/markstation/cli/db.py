@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from markstation.cli.options import db_option
+from markstation.cli.translate import Group
 
 
-@click.group()
+@click.group(cls=Group)
 def db() -> None:
     """The store's schema.
 

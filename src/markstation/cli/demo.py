@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import click
 
+from markstation.cli.translate import Command
 from markstation.errors import ConfigError
 
 #: fictional firearms of a private security company (make, model, caliber, factory serial)
@@ -42,7 +43,7 @@ def write_sample_batch(path: Path, count: int) -> None:
             )
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option(
     "--dir",
     "directory",

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import click
 
 from markstation.cli.options import device_option, machine_option, target_options
+from markstation.cli.translate import Command
 from markstation.errors import Aborted, ConfigError
 from markstation.i18n import _
 
@@ -125,7 +126,7 @@ def enter_stop() -> Callable[[], bool]:
 # --- commands ----------------------------------------------------------------------------------
 
 
-@click.command()
+@click.command(cls=Command)
 def devices() -> None:
     """List markers found on USB and serial ports, and the simulators.
 
@@ -149,7 +150,7 @@ def devices() -> None:
         )
 
 
-@click.command()
+@click.command(cls=Command)
 @device_option()
 @machine_option
 def info(device: str, machine: str | None) -> None:
@@ -164,7 +165,7 @@ def info(device: str, machine: str | None) -> None:
     _echo_rows(rows)
 
 
-@click.command()
+@click.command(cls=Command)
 @device_option()
 @machine_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask whether the machine was checked.")
@@ -190,7 +191,7 @@ def unlock(device: str, machine: str | None, yes: bool) -> None:
         click.echo(_("unlocked: {reply}").format(reply=clear()))
 
 
-@click.command()
+@click.command(cls=Command)
 @target_options
 @click.option(
     "--count",
@@ -232,7 +233,7 @@ def frame(
     click.echo(_("framed {code}: {count} trace(s)").format(code=code, count=traces))
 
 
-@click.command()
+@click.command(cls=Command)
 @target_options
 @click.option("--yes", "-y", is_flag=True, help="Mark without asking for confirmation.")
 def mark(

@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from markstation.cli.options import preview_output_option
+from markstation.cli.translate import Group
 
 
-@click.group()
+@click.group(cls=Group)
 def hil() -> None:
     """Hardware-in-the-loop reports and the material test grid.
 

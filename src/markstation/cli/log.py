@@ -11,9 +11,10 @@ import click
 from markstation.cli.batch import make_actor, open_store
 from markstation.cli.options import actor_options, db_option
 from markstation.cli.station_key import key_file_option, load_station_key, station_verifier
+from markstation.cli.translate import Group
 
 
-@click.group()
+@click.group(cls=Group)
 def log() -> None:
     """Verify and export the tamper-evident journal.
 

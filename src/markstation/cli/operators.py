@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from markstation.cli.options import actor_options, db_option
+from markstation.cli.translate import Group
 from markstation.errors import OperatorError, PermissionDenied
 from markstation.i18n import _, pgettext
 
@@ -122,7 +123,7 @@ def _state(op: Operator, now: datetime) -> str:
 # --- commands --------------------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=Group)
 def operators() -> None:
     """Add, list and disable the operators who sign in.
 

@@ -13,6 +13,7 @@ from markstation.cli.options import (
     material_option,
     preview_output_option,
 )
+from markstation.cli.translate import Command
 from markstation.errors import ConfigError, VerifyError
 from markstation.profiles import DEFAULT_MACHINE
 
@@ -34,7 +35,7 @@ def check_output(path: Path) -> str:
     return suffix
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("code")
 @layout_option
 @material_option

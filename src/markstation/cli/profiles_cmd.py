@@ -5,10 +5,11 @@ from __future__ import annotations
 import click
 
 from markstation import profiles as prof
+from markstation.cli.translate import Group
 from markstation.errors import ConfigError, ProfileNotFound
 
 
-@click.group()
+@click.group(cls=Group)
 def profiles() -> None:
     """Machine, material and layout profiles (TOML, schema = 1).
 

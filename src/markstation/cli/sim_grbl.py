@@ -7,9 +7,10 @@ import time
 import click
 
 from markstation.cli.options import machine_option
+from markstation.cli.translate import Command
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option(
     "--pty",
     "use_pty",

@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from markstation.cli.options import machine_option
+from markstation.cli.translate import Command
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "-o",

@@ -13,12 +13,13 @@ import click
 
 from markstation.cli.options import db_option, device_option, machine_option, material_option
 from markstation.cli.station_key import key_file_option, load_station_key
+from markstation.cli.translate import Command
 from markstation.errors import ConfigError
 from markstation.i18n import LANGUAGES, _, get_language, set_language
 from markstation.profiles import DEFAULT_LAYOUT
 
 
-@click.command("station")
+@click.command("station", cls=Command)
 @db_option
 @device_option()
 @machine_option

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from markstation.cli.translate import Group
 from markstation.errors import ConfigError
 from markstation.i18n import _
 
@@ -84,7 +85,7 @@ def station_verifier(key_file: Path | None, key: str | None = None) -> VerifierK
 # --- station-key ------------------------------------------------------------------------------
 
 
-@click.group("station-key")
+@click.group("station-key", cls=Group)
 def station_key() -> None:
     """The station's Ed25519 signing key for journal checkpoints.
 
@@ -197,7 +198,7 @@ def write_qr(text: str, out: Path) -> None:
 # --- registry ------------------------------------------------------------------------------
 
 
-@click.group("registry")
+@click.group("registry", cls=Group)
 def registry() -> None:
     """Registry-side checks of what a station sent: no store, only the files and the key."""
 
