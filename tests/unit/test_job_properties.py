@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -41,13 +42,15 @@ def digits(lo: int, hi: int) -> st.SearchStrategy[str]:
     return st.text(DIGITS, min_size=lo, max_size=hi)
 
 
+#: a year inside the layouts' window (code.year_min 1900 … the current year + 1)
+years = st.integers(1900, date.today().year + 1).map(str)
 #: COUNTRY-AUTHORITY-YEAR-NUMBER, the shipped secondary-mark / text-only scheme
 secondary_codes = st.builds(
-    lambda c, a, y, n: f"{c}-{a}-{y}-{n}", upper(2, 2), upper(2, 12), digits(4, 4), digits(4, 8)
+    lambda c, a, y, n: f"{c}-{a}-{y}-{n}", upper(2, 2), upper(2, 12), years, digits(4, 8)
 )
 #: a shorter registry scheme that fits Micro QR M4-L
 SHORT_PATTERN = r"^(?P<country>[A-Z]{2})-(?P<year>[0-9]{4})-(?P<number>[0-9]{6})$"
-short_codes = st.builds(lambda c, y, n: f"{c}-{y}-{n}", upper(2, 2), digits(4, 4), digits(6, 6))
+short_codes = st.builds(lambda c, y, n: f"{c}-{y}-{n}", upper(2, 2), years, digits(6, 6))
 
 
 def build(code: str, layout: LayoutProfile, material: str = "blued-steel") -> Job:

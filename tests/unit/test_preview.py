@@ -31,6 +31,7 @@ from markstation.preview import (
     svg_text,
     verify_codes,
 )
+from markstation.preview.raster import burn_coverage
 from markstation.profiles import load_layout, load_machine, load_material
 
 CODE = "PE-SUCAMEC-2016-000123"
@@ -239,11 +240,34 @@ def test_png_preview_shows_the_burn_in_material_colours(tmp_path: Path) -> None:
     job = secondary()
     out = render_png(job, MACHINE, tmp_path / "p.png", layout=load_layout("secondary-mark"))
     with Image.open(out) as img:
-        assert img.format == "PNG" and img.mode == "RGB"
+        # a palette PNG: flat colours plus the shades of the burn's and the text's edges
+        assert img.format == "PNG" and img.mode == "P"
         assert 900 <= img.width <= 2400 and 500 <= img.height <= 1400
-        colours = {c for _, c in img.getcolors(maxcolors=1 << 20) or []}
+        colours = {c for _, c in img.convert("RGB").getcolors(maxcolors=1 << 20) or []}
     surface = surface_for("blued-steel")
     assert surface.dark and surface.background in colours and surface.mark in colours
+
+
+def test_the_burn_coverage_counts_the_sub_pixels_of_the_fine_burn() -> None:
+    # the preview's anti-aliased burn: each pixel counts its burned sub-pixels of the burn drawn
+    # SUPERSAMPLE x finer on the same grid, exactly
+    strokes = job_strokes(secondary(), MACHINE.spot_mm)
+    origin, size, ppm = (-4.0, 1.0), (90, 70), 11.0
+    for ss in (1, 2, 3):
+        cover = burn_coverage(
+            strokes, spot_mm=MACHINE.spot_mm, origin=origin, size=size, px_per_mm=ppm,
+            supersample=ss,
+        )  # fmt: skip
+        fine = burn_mask(
+            strokes,
+            spot_mm=MACHINE.spot_mm,
+            bounds=(origin[0], origin[1] - size[1] / ppm, origin[0] + size[0] / ppm, origin[1]),
+            px_per_mm=ppm * ss,
+        )
+        assert fine.shape == (size[1] * ss, size[0] * ss)
+        expected = (fine > 127).reshape(size[1], ss, size[0], ss).sum(axis=(1, 3))
+        assert cover.shape == (size[1], size[0]) and 0 < cover.max() <= ss * ss
+        assert np.array_equal(cover, expected)
 
 
 def test_png_scale_follows_px_per_mm(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from markstation.errors import ConfigError
 from markstation.job.ir import Job
@@ -19,6 +19,9 @@ from markstation.job.ir import Job
 if TYPE_CHECKING:
     from markstation.preview.raster import Bounds
     from markstation.profiles import LayoutProfile, MachineProfile
+
+#: "not given": the function works out ``job.bounds()`` itself (None is a real answer: no strokes)
+_UNSET: Any = object()
 
 _SYMBOLOGY_NAMES = {"datamatrix": "Data Matrix", "qr": "QR", "microqr": "Micro QR"}
 
@@ -71,13 +74,16 @@ class PreviewInfo:
     estimate_s: float
 
 
-def preview_info(job: Job, estimate_s: float | None = None) -> PreviewInfo:
+def preview_info(
+    job: Job, estimate_s: float | None = None, *, bounds: Bounds | None = _UNSET
+) -> PreviewInfo:
     """The caption's figures; ``estimate_s`` is the device estimate when the caller has one
-    (:func:`markstation.devices.estimate.device_estimate`), else the quick device-independent one."""
+    (:func:`markstation.devices.estimate.device_estimate`), else the quick device-independent one.
+    ``bounds`` is ``job.bounds()`` when the caller has already worked it out."""
     from markstation.job.estimate import estimate
 
     meta = job.meta_dict()
-    box = job.bounds()
+    box = job.bounds() if bounds is _UNSET else bounds
     size = (0.0, 0.0) if box is None else (box[2] - box[0], box[3] - box[1])
     return PreviewInfo(
         code=meta.get("mark_code", ""),
@@ -115,9 +121,12 @@ def _union(a: Bounds | None, b: Bounds | None) -> Bounds | None:
     return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
 
 
-def view_bounds(job: Job, machine: MachineProfile, safe_area: Bounds | None) -> Bounds:
-    """What the preview shows: the safe area and the burn, with a margin, clipped to the field."""
-    box = _union(job.bounds(), safe_area)
+def view_bounds(
+    job: Job, machine: MachineProfile, safe_area: Bounds | None, *, bounds: Bounds | None = _UNSET
+) -> Bounds:
+    """What the preview shows: the safe area and the burn, with a margin, clipped to the field.
+    ``bounds`` is ``job.bounds()`` when the caller has already worked it out."""
+    box = _union(job.bounds() if bounds is _UNSET else bounds, safe_area)
     for code in job.codes:
         box = _union(box, code.bbox)
     if box is None:

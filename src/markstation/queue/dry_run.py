@@ -101,14 +101,15 @@ def dry_run(
             entry = DryRunItem(item.code, item.serial, None, None, "not built", str(exc))
         else:
             png = out / f"{_safe_name(item.code)}.png"
-            render_png(job, mach, png)
+            seconds = est(job)
+            render_png(job, mach, png, estimate_s=seconds)  # the picture says what the CSV says
             decode = "ok" if job.codes else "no 2D code"
             if build is not None:  # the default builder (build_verified_job) has just decoded them
                 try:
                     verify_codes(job, mach)
                 except JobError as exc:
                     decode = str(exc)
-            entry = DryRunItem(item.code, item.serial, png, est(job), decode)
+            entry = DryRunItem(item.code, item.serial, png, seconds, decode)
         results.append(entry)
         if progress:
             progress(entry)

@@ -81,6 +81,14 @@ def _device_estimator(
     return estimate
 
 
+def driver_estimator(driver: Driver) -> Estimator:
+    """The estimate of a job on the open ``driver``: its machine's device timing model with the
+    time-only settings its controller reported on connect (a GRBL driver's
+    ``estimate_settings``, read now), as ``mark`` estimates. What ``batch run`` and the station
+    show and journal."""
+    return _device_estimator(driver.machine, getattr(driver, "estimate_settings", None))
+
+
 def default_builder(
     code: str, layout: LayoutProfile, material: MaterialProfile, machine: MachineProfile
 ) -> Job:
@@ -605,8 +613,7 @@ def run_batch(
                 auto=auto,
                 material=mat if mat is not None else load_material(machine=driver.machine),
                 build=build or default_builder,
-                estimator=estimator
-                or _device_estimator(driver.machine, getattr(driver, "estimate_settings", None)),
+                estimator=estimator or driver_estimator(driver),
                 poll_estop=poll_estop,
                 key=key,
             )

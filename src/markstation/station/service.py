@@ -115,6 +115,8 @@ class Station:
         self.ui = BrowserOperator()
         self.sessions = Sessions()
         self._driver_factory = driver_factory or self._open_device
+        #: the device of the current run: the estimate reads what its controller reported
+        self._driver: Driver | None = None
         self._build_inner = build
         self._jobs: OrderedDict[str, BuiltJob] = OrderedDict()
         self._jobs_lock = threading.Lock()
@@ -193,6 +195,10 @@ class Station:
 
         return open_device(self.config.device, self.config.machine)
 
+    def _open_run_device(self) -> Driver:
+        self._driver = driver = self._driver_factory()
+        return driver
+
     def _runner_loop(self) -> None:
         from markstation.queue.runner import run_batch
 
@@ -211,7 +217,7 @@ class Station:
                         store = open_store(self.config.db, actor=actor)
                     run_batch(
                         store,
-                        self._driver_factory,
+                        self._open_run_device,
                         operator=actor.operator,
                         station=actor.station,
                         ui=self.ui,
@@ -257,15 +263,13 @@ class Station:
         return job
 
     def _estimate(self, job: Job) -> float:
-        from markstation.devices.estimate import device_estimate_seconds
+        """The runner's estimate (:func:`~markstation.queue.runner.driver_estimator`: the device's
+        timing model with its controller's settings), on screen from the serial prompt on."""
         from markstation.job.estimate import estimate_seconds
+        from markstation.queue.runner import driver_estimator
 
-        with self._jobs_lock:
-            machine = next((b.machine for b in self._jobs.values() if b.job is job), None)
-        # the device's own timing model for the machine the job was built for (quick one if unknown)
-        seconds = (
-            estimate_seconds(job) if machine is None else device_estimate_seconds(job, machine)
-        )
+        driver = self._driver  # the runner estimates with its device open
+        seconds = estimate_seconds(job) if driver is None else driver_estimator(driver)(job)
         self.ui.set_estimate(seconds)
         return seconds
 
