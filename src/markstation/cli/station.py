@@ -11,12 +11,17 @@ from pathlib import Path
 
 import click
 
-from markstation.cli.options import db_option, device_option, machine_option, material_option
+from markstation.cli.options import (
+    db_option,
+    device_option,
+    layout_option,
+    machine_option,
+    material_option,
+)
 from markstation.cli.station_key import key_file_option, load_station_key
 from markstation.cli.translate import Command
 from markstation.errors import ConfigError
 from markstation.i18n import LANGUAGES, _, get_language, set_language
-from markstation.profiles import DEFAULT_LAYOUT
 
 
 @click.command("station", cls=Command)
@@ -24,14 +29,7 @@ from markstation.profiles import DEFAULT_LAYOUT
 @device_option()
 @machine_option
 @material_option
-@click.option(
-    "--layout",
-    "-l",
-    default=DEFAULT_LAYOUT,
-    show_default=True,
-    metavar="NAME",
-    help="Layout for imported rows without a 'layout' value.",
-)
+@layout_option(help="Layout for imported rows without a 'layout' value.")
 @click.option(
     "--lang",
     type=click.Choice(LANGUAGES, case_sensitive=False),
@@ -39,7 +37,13 @@ from markstation.profiles import DEFAULT_LAYOUT
     help="Language of the station (default: the --lang before the command, "
     "$MARKSTATION_LANG, the system locale, else en).",
 )
-@click.option("--port", type=click.IntRange(0, 65535), default=8470, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8470,
+    show_default=True,
+    help="TCP port the station listens on.",
+)
 @click.option(
     "--listen",
     metavar="ADDR",
