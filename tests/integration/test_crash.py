@@ -3,6 +3,9 @@ and its interrupted items are resolved from the simulator ledger (what was reall
 
 The proof, from the ledger alone: no code was burned twice, and every burn has a journal
 ``item-started`` record before it (the intent was on disk before the laser could fire).
+
+Runs on both backends (``store_factory``): on SQLite the kill frees the file lock, on PostgreSQL
+the server ends the killed runner's session and with it the station's advisory lock.
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from urllib.parse import quote
 import pytest
 
 from _queue_fakes import sample_rows, write_csv
+from _stores import StoreFactory
 from markstation.devices.sim.ledger import read_jobs
 from markstation.queue.batch import import_batch
 from markstation.queue.decisions import resolve
 from markstation.queue.journal import Record, verify
 from markstation.queue.models import Actor
-from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
+from markstation.queue.store import Store
 
 ACTOR = Actor("crash-test", "ci")
 ITEMS = 8
@@ -33,7 +37,7 @@ ROUNDS = 6
 SEED = 20261128
 
 
-def _runner(db: Path, ledger: Path) -> subprocess.Popen[bytes]:
+def _runner(db: str | Path, ledger: Path) -> subprocess.Popen[bytes]:
     url = f"sim://lmc?timing=10&ledger={quote(str(ledger), safe='/')}"
     cmd = [
         sys.executable,
@@ -63,7 +67,7 @@ def _attribute(records: list[Record], ledger: Path) -> dict[int, str]:
     return owner
 
 
-def _resolve_from_ledger(store: SqliteStore, ledger: Path) -> list[tuple[str, bool]]:
+def _resolve_from_ledger(store: Store, ledger: Path) -> list[tuple[str, bool]]:
     """What a technician does after a crash, with the ledger standing in for the loupe."""
     records = list(store.records())
     owner = _attribute(records, ledger)
@@ -91,11 +95,13 @@ def _resolve_from_ledger(store: SqliteStore, ledger: Path) -> list[tuple[str, bo
 
 @pytest.mark.slow
 @pytest.mark.timeout(120)
-def test_sigkill_at_random_moments_never_burns_a_code_twice(tmp_path: Path) -> None:
+def test_sigkill_at_random_moments_never_burns_a_code_twice(
+    store_factory: StoreFactory, tmp_path: Path
+) -> None:
     rng = random.Random(SEED)
-    db = tmp_path / "m.db"
+    db = store_factory.location
     ledger = tmp_path / "ledger.jsonl"
-    with SqliteStore(db, actor=ACTOR) as store:
+    with store_factory.open(actor=ACTOR) as store:
         import_batch(write_csv(tmp_path / "b.csv", sample_rows(ITEMS)), store, actor=ACTOR)
 
     kills = 0
@@ -108,7 +114,8 @@ def test_sigkill_at_random_moments_never_burns_a_code_twice(tmp_path: Path) -> N
             os.kill(proc.pid, signal.SIGKILL)
             kills += 1
         proc.wait(timeout=30)
-        with SqliteStore(db, actor=ACTOR) as store:  # opening recovers items left marking
+        store_factory.settle()  # the server has ended the killed runner's session
+        with store_factory.open(actor=ACTOR) as store:  # opening recovers items left marking
             resolved += _resolve_from_ledger(store, ledger)
             if not store.items([State.PENDING, State.FAILED]):
                 break
@@ -118,7 +125,7 @@ def test_sigkill_at_random_moments_never_burns_a_code_twice(tmp_path: Path) -> N
     proc = _runner(db, ledger)
     assert proc.wait(timeout=60) == 0
 
-    with SqliteStore(db, actor=ACTOR) as store:
+    with store_factory.open(actor=ACTOR) as store:
         assert all(it.state is State.MARKED for it in store.items())
         records = list(store.records())
         verify(records)

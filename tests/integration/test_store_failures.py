@@ -5,6 +5,9 @@ image with ``errors=remount-ro`` whose error trigger turns it read-only under op
 failing disk does mid-batch). Both need mount rights (root in a container that allows it); the
 tests skip with the reason where mounting is not allowed. Every mount is undone in the fixture's
 ``finally``.
+
+What is not about the file itself (a store of another schema, no store yet, a store that lacks
+some of markstation's tables, a read-only open) runs on both backends (``store_factory``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 
 from _cli import run
 from _queue_fakes import FakeDriver, fast_builder, fast_estimator, sample_rows, write_csv
+from _stores import StoreFactory
 from markstation.errors import StoreCorrupt, StoreFull, StoreNotFound, StoreReadOnly
 from markstation.job.ir import Job
 from markstation.queue.batch import import_batch
@@ -29,6 +33,7 @@ from markstation.queue.operator import QuietUI
 from markstation.queue.runner import run_batch
 from markstation.queue.sqlite import SqliteStore
 from markstation.queue.states import State
+from markstation.queue.store import Store
 
 ACTOR = Actor("J. Quispe", "station-1")
 
@@ -121,6 +126,20 @@ def _store(where: Path, n: int = 3) -> SqliteStore:
     return store
 
 
+def _imported(store_factory: StoreFactory, tmp_path: Path, n: int) -> Store:
+    """The store of ``store_factory`` with ``n`` items imported (on either backend)."""
+    store = store_factory.open(actor=ACTOR)
+    import_batch(write_csv(tmp_path / "b.csv", sample_rows(n)), store, actor=ACTOR)
+    return store
+
+
+def _contents(store_factory: StoreFactory) -> object:
+    """What must not change: the file's bytes; every row of the server's tables."""
+    if store_factory.backend == "sqlite":
+        return Path(store_factory.location).read_bytes()
+    return store_factory.dump()
+
+
 def _run(store: SqliteStore, driver: FakeDriver, ui: QuietUI | None = None) -> None:
     run_batch(
         store,
@@ -186,30 +205,70 @@ def test_garbage_and_foreign_sqlite_files_are_left_untouched(
     assert foreign.read_bytes() == before
 
 
-def test_wrong_schema_version(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    db = tmp_path / "m.db"
-    SqliteStore(db).close()
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE meta SET value = '7' WHERE key = 'schema'")
-    conn.commit()
-    conn.close()
-    code, _, err = run(capsys, "batch", "status", "--db", str(db))
+def test_wrong_schema_version(
+    capsys: pytest.CaptureFixture[str], store_factory: StoreFactory
+) -> None:
+    store_factory.open().close()
+    store_factory.raw("UPDATE meta SET value = '7' WHERE key = 'schema'")
+    code, _, err = run(capsys, "batch", "status", "--db", str(store_factory.location))
     assert code == 2
     _one_line(err, "wrong schema: ")
     assert "schema 7 is newer" in err
+    if store_factory.backend == "postgres":  # nor does the migration touch it
+        code, _, err = run(capsys, "db", "migrate", "--db", str(store_factory.location))
+        assert code == 2
+        _one_line(err, "wrong schema: ")
+        assert "schema 7 is newer" in err
+
+
+def test_older_schema_version(
+    capsys: pytest.CaptureFixture[str], store_factory: StoreFactory
+) -> None:
+    store_factory.open().close()
+    store_factory.raw("UPDATE meta SET value = '0' WHERE key = 'schema'")
+    code, _, err = run(capsys, "batch", "status", "--db", str(store_factory.location))
+    assert code == 2
+    _one_line(err, "wrong schema: ")
+    assert "store schema 0" in err
+    if store_factory.backend == "postgres":
+        assert "run 'markstation db migrate" in err
+
+
+def test_store_lacking_some_tables_is_refused_and_left_untouched(
+    capsys: pytest.CaptureFixture[str], store_factory: StoreFactory, tmp_path: Path
+) -> None:
+    _imported(store_factory, tmp_path, 1).close()
+    runner_table = "runner" if store_factory.backend == "sqlite" else "runners"
+    store_factory.raw(f"DROP TABLE {runner_table}")
+    before = store_factory.dump()
+    code, _, err = run(
+        capsys,
+        "batch",
+        "import",
+        str(write_csv(tmp_path / "c.csv", sample_rows(2))),
+        "--db",
+        str(store_factory.location),
+    )
+    assert code == 2
+    _one_line(err, "not a markstation store: ")
+    assert f"({runner_table} missing)" in err
+    assert store_factory.dump() == before
 
 
 def test_missing_store_only_import_creates_one(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], store_factory: StoreFactory, tmp_path: Path
 ) -> None:
-    db = tmp_path / "new" / "m.db"
+    # a file in a directory that does not exist yet; an empty database
+    if store_factory.backend == "sqlite":
+        store_factory = StoreFactory("sqlite", tmp_path / "new" / "m.db")
+    db = store_factory.location
     for args in (("batch", "status"), ("log", "verify"), ("batch", "skip", "X", "--reason", "r")):
         code, _, err = run(capsys, *args, "--db", str(db))
         assert code == 1
         _one_line(err, "missing: no store at ")
-        assert not db.exists()
+        assert not store_factory.exists()
     with pytest.raises(StoreNotFound):
-        SqliteStore(db, mode="write")
+        store_factory.open(mode="write")
     code, out, err = run(
         capsys,
         "batch",
@@ -368,12 +427,16 @@ def test_read_only_copy_status_verify_export(
         _one_line(err, "read-only: ")
 
 
-def test_readonly_mode_on_a_writable_store_writes_nothing(tmp_path: Path) -> None:
-    with _store(tmp_path, 2):
+def test_readonly_mode_on_a_writable_store_writes_nothing(
+    store_factory: StoreFactory, tmp_path: Path
+) -> None:
+    with _imported(store_factory, tmp_path, 2):
         pass
-    before = (tmp_path / "m.db").read_bytes()
-    with SqliteStore(tmp_path / "m.db", mode="readonly") as ro:
+    before = _contents(store_factory)
+    with store_factory.open(mode="readonly") as ro:
         assert ro.readonly and len(ro.items()) == 2
         with pytest.raises(StoreReadOnly, match=r"^read-only: "):
             ro.acquire_runner(ACTOR)
-    assert (tmp_path / "m.db").read_bytes() == before
+        with pytest.raises(StoreReadOnly, match=r"^read-only: "):
+            ro.append("run-started", actor=ACTOR, payload={})
+    assert _contents(store_factory) == before

@@ -14,16 +14,18 @@ import click
 
 from markstation.cli.operators import supervisor_actor, supervisor_option
 from markstation.cli.options import (
+    ROWS_LAYOUT_HELP,
     actor_options,
     db_option,
     device_option,
+    layout_option,
     machine_option,
     material_option,
+    sheet_option,
 )
 from markstation.cli.translate import Group
 from markstation.errors import ConfigError
 from markstation.i18n import _, ngettext
-from markstation.profiles import DEFAULT_LAYOUT
 from markstation.queue.models import Actor, Item
 from markstation.queue.operator import Action, Inspection, OperatorUI, QuietUI, RunSummary
 from markstation.queue.sqlite import OpenMode
@@ -277,15 +279,8 @@ def batch() -> None:
 @batch.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @db_option
-@click.option(
-    "--layout",
-    "-l",
-    default=DEFAULT_LAYOUT,
-    show_default=True,
-    metavar="NAME",
-    help="Layout for rows without a 'layout' column value.",
-)
-@click.option("--sheet", default=None, metavar="NAME", help="Worksheet of an .xlsx file.")
+@layout_option(help=ROWS_LAYOUT_HELP)
+@sheet_option
 @actor_options
 def import_cmd(
     file: Path,
@@ -323,15 +318,8 @@ def import_cmd(
 
 @batch.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--layout",
-    "-l",
-    default=DEFAULT_LAYOUT,
-    show_default=True,
-    metavar="NAME",
-    help="Layout for rows without a 'layout' column value.",
-)
-@click.option("--sheet", default=None, metavar="NAME", help="Worksheet of an .xlsx file.")
+@layout_option(help=ROWS_LAYOUT_HELP)
+@sheet_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON on stdout.")
 def validate_cmd(file: Path, layout: str, sheet: str | None, as_json: bool) -> None:
     """Check a registry batch file as 'batch import' would, without touching any store.

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from markstation.cli.batch import make_actor, open_store
-from markstation.cli.options import actor_options, db_option
+from markstation.cli.options import actor_options, db_option, output_option
 from markstation.cli.station_key import key_file_option, load_station_key, station_verifier
 from markstation.cli.translate import Group
 
@@ -86,13 +86,7 @@ def verify_cmd(
     show_default=True,
     help="Language of the PDF report.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Report file to write.",
-)
+@output_option("Report file to write.", required=True)
 @actor_options
 @key_file_option
 def export_cmd(
@@ -167,13 +161,7 @@ def _read_text(path: Path) -> str:
 
 @log.command("checkpoint")
 @db_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the checkpoint to this file (default: print it).",
-)
+@output_option("Write the checkpoint to this file (default: print it).")
 @click.option(
     "--qr",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -213,13 +201,7 @@ def checkpoint_cmd(
 @log.command("prove")
 @click.argument("code")
 @db_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="Proof bundle (JSON) to write.",
-)
+@output_option("Proof bundle (JSON) to write.", required=True)
 @click.option(
     "--checkpoint",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -59,14 +59,36 @@ def machine_option(
     return option(f) if f is not None else option
 
 
-def layout_option(f: FC) -> FC:
-    return click.option(
+LAYOUT_HELP = "Layout profile (name or .toml path)."
+#: ``--layout`` of the commands that read a registry batch (a row may name its own)
+ROWS_LAYOUT_HELP = "Layout for rows without a 'layout' column value."
+
+
+@overload
+def layout_option(f: FC) -> FC: ...
+
+
+@overload
+def layout_option(*, help: str = LAYOUT_HELP) -> Callable[[FC], FC]: ...
+
+
+def layout_option(f: FC | None = None, *, help: str = LAYOUT_HELP) -> FC | Callable[[FC], FC]:
+    """``--layout``: plain (``@layout_option``), or with a command's own help."""
+    option = click.option(
         "--layout",
         "-l",
         metavar="NAME",
         default=DEFAULT_LAYOUT,
         show_default=True,
-        help="Layout profile (name or .toml path).",
+        help=help,
+    )
+    return option(f) if f is not None else option
+
+
+def sheet_option(f: FC) -> FC:
+    """``--sheet``: the worksheet of an .xlsx registry batch."""
+    return click.option(
+        "--sheet", default=None, metavar="NAME", help="Worksheet of an .xlsx file."
     )(f)
 
 
@@ -141,13 +163,21 @@ def target_options(f: FC) -> FC:
     return click.argument("code")(f)
 
 
-def preview_output_option(help: str) -> Callable[[FC], FC]:
-    """``-o/--output FILE.png|FILE.svg``: the suffix picks the preview format."""
+def output_option(
+    help: str, *, required: bool = False, metavar: str | None = None
+) -> Callable[[FC], FC]:
+    """``-o/--output FILE``: the file a command writes (None when not given and not required)."""
     return click.option(
         "-o",
         "--output",
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
-        metavar="FILE.png|FILE.svg",
+        required=required,
+        metavar=metavar,
         help=help,
     )
+
+
+def preview_output_option(help: str) -> Callable[[FC], FC]:
+    """``-o/--output FILE.png|FILE.svg``: the suffix picks the preview format."""
+    return output_option(help, metavar="FILE.png|FILE.svg")

@@ -43,7 +43,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from markstation.errors import SymbolError
 from markstation.i18n import _
@@ -62,6 +62,24 @@ _RUN = re.compile("1+")
 _EPS = 1e-9
 
 Vertex = tuple[int, int]
+
+
+class HatchGrid(NamedTuple):
+    """What every hatch of one grid takes: the modules to burn (``rows``, "1" = burn, top row
+    first) with the grid's top-left corner at (``x0``, ``y0``) mm (rows run down, -y), modules of
+    ``m`` mm, a spot of ``spot_mm`` and scan lines at most ``spacing_mm`` apart."""
+
+    rows: Sequence[str]
+    x0: float
+    y0: float
+    m: float
+    spot_mm: float
+    spacing_mm: float
+
+    def columns(self) -> list[str]:
+        """The grid transposed: each column top to bottom, left column first."""
+        rows = self.rows
+        return ["".join(row[c] for row in rows) for c in range(len(rows[0]))] if rows else []
 
 
 def fill_modules(
@@ -114,9 +132,10 @@ def fill_modules(
     angles: list[float | str] = [direction if angle_deg is None else angle_deg]
     if cross_angle_deg is not None:
         angles.append(cross_angle_deg)
+    grid = HatchGrid(rows, x0, y0, m, spot_mm, hatch_spacing_mm)
     strokes: list[Primitive] = []
     for angle in angles:
-        strokes.extend(_hatch_at(rows, x0, y0, m, spot_mm, hatch_spacing_mm, angle, join))
+        strokes.extend(_hatch_at(grid, angle, join))
     if style == "outline-hatch" and outline:
         strokes.extend(outlines(matrix.rows, x0, y0, m, spot_mm / 2))
     return tuple(strokes)
@@ -132,24 +151,15 @@ def hatch_direction(angle_deg: float) -> str | None:
     return None
 
 
-def _hatch_at(
-    rows: Sequence[str],
-    x0: float,
-    y0: float,
-    m: float,
-    spot_mm: float,
-    spacing_mm: float,
-    angle: float | str,
-    join: bool,
-) -> list[Polyline]:
+def _hatch_at(grid: HatchGrid, angle: float | str, join: bool) -> list[Polyline]:
     direction = angle if isinstance(angle, str) else hatch_direction(angle)
     if direction is None:
         assert not isinstance(angle, str)
-        return angled_strokes(rows, x0, y0, m, spot_mm, spacing_mm, angle)
+        return angled_strokes(grid, angle)
     vertical = direction == "vertical"
     if join:
-        return serpentine_blocks(rows, x0, y0, m, spot_mm, spacing_mm, vertical)
-    return _hatch(rows, x0, y0, m, spot_mm, spacing_mm, vertical)
+        return serpentine_blocks(grid, vertical)
+    return _hatch(grid, vertical)
 
 
 def marked_rows(matrix: ModuleMatrix, style: str, quiet_zone_modules: int) -> tuple[str, ...]:
@@ -232,18 +242,11 @@ def _check(
 # --- hatch -------------------------------------------------------------------------------------
 
 
-def _hatch(
-    rows: Sequence[str],
-    x0: float,
-    y0: float,
-    m: float,
-    spot_mm: float,
-    spacing_mm: float,
-    vertical: bool,
-) -> list[Polyline]:
+def _hatch(grid: HatchGrid, vertical: bool) -> list[Polyline]:
+    rows, x0, y0, m, spot_mm, spacing_mm = grid
     if vertical:
         # hatch the transposed grid with its corner at the origin, then map (u, v) -> (x0-v, y0-u)
-        columns = ["".join(row[c] for row in rows) for c in range(len(rows[0]))] if rows else []
+        columns = grid.columns()
         return [
             Polyline(((x0 - v, y0 - ua), (x0 - v, y0 - ub)))
             for v, ua, ub in _scan_strokes(columns, 0.0, 0.0, m, spot_mm, spacing_mm)
@@ -278,15 +281,7 @@ def _scan_strokes(
     return out
 
 
-def serpentine_blocks(
-    rows: Sequence[str],
-    x0: float,
-    y0: float,
-    m: float,
-    spot_mm: float,
-    spacing_mm: float,
-    vertical: bool,
-) -> list[Polyline]:
+def serpentine_blocks(grid: HatchGrid, vertical: bool) -> list[Polyline]:
     """The hatch as few, long polylines: each run of dark modules in a row is one serpentine.
 
     Within a run the scan lines are those of the per-stroke hatch (:func:`scan_offsets`, strokes
@@ -297,16 +292,13 @@ def serpentine_blocks(
     whole finder-pattern column is one polyline. Each polyline costs one laser-on/off and one jump
     instead of one per scan line. ``vertical`` does the same over the columns.
     """
-    grid: Sequence[str] = (
-        ["".join(row[c] for row in rows) for c in range(len(rows[0]))]
-        if vertical and rows
-        else rows
-    )
+    _rows, x0, y0, m, spot_mm, spacing_mm = grid
+    lines: Sequence[str] = grid.columns() if vertical else grid.rows
     ox, oy = (0.0, 0.0) if vertical else (x0, y0)
     inset = spot_mm / 2
     offsets = scan_offsets(m, spot_mm, spacing_mm)
     even = len(offsets) % 2 == 0
-    runs = [[(run.start(), run.end()) for run in _RUN.finditer(line)] for line in grid]
+    runs = [[(run.start(), run.end()) for run in _RUN.finditer(line)] for line in lines]
     chains: list[list[Point]] = []
     # exit edge of the chains that ended on the row above: ("L", column) or ("R", column + 1)
     above: dict[tuple[str, int], int] = {}
@@ -344,15 +336,7 @@ def serpentine_blocks(
     return [Polyline(tuple(pts)) for pts in chains]
 
 
-def angled_strokes(
-    rows: Sequence[str],
-    x0: float,
-    y0: float,
-    m: float,
-    spot_mm: float,
-    spacing_mm: float,
-    angle_deg: float,
-) -> list[Polyline]:
+def angled_strokes(grid: HatchGrid, angle_deg: float) -> list[Polyline]:
     """Serpentine scan lines at ``angle_deg`` (symbol frame, counter-clockwise from the rows),
     clipped to the dark modules.
 
@@ -365,6 +349,7 @@ def angled_strokes(
     """
     import numpy as np
 
+    rows, x0, y0, m, spot_mm, spacing_mm = grid
     nrows = len(rows)
     ncols = len(rows[0]) if nrows else 0
     if not any("1" in row for row in rows):
@@ -446,9 +431,22 @@ def angled_strokes(
 # --- dots --------------------------------------------------------------------------------------
 
 
-def dot_diameter_mm(dwell_s: float, power_pct: float, *, spot_mm: float, growth_mm: float) -> float:
-    """The modelled burned-dot diameter of a dwell (see the module docstring)."""
-    return spot_mm + growth_mm * max(power_pct, 0.0) / 100.0 * math.sqrt(max(dwell_s, 0.0) * 1e3)
+def dot_diameter_mm(
+    dwell_s: float,
+    power_pct: float,
+    *,
+    spot_mm: float,
+    growth_mm: float,
+    max_mm: float = math.inf,
+) -> float:
+    """The modelled burned-dot diameter of a dwell (see the module docstring).
+
+    With ``max_mm`` (the material's ``dot_max_mm``) the dot stops growing there, as the model
+    says; never below the spot. The one formula: the job builder inverts it (:func:`dot_plan`),
+    the simulators draw what they burned with it (``markstation.devices.sim.render``).
+    """
+    grown = spot_mm + growth_mm * max(power_pct, 0.0) / 100.0 * math.sqrt(max(dwell_s, 0.0) * 1e3)
+    return min(grown, max(max_mm, spot_mm))
 
 
 def dot_plan(

@@ -28,21 +28,20 @@ What several stations need:
   holding that station's lock for the transaction, and never touches a live station's item.
 * **Lost server mid-mark.** The outcome goes to the station's spool (:mod:`~markstation.queue.spool`)
   first; the station refuses to claim another item until the spool has been written centrally.
+
+The queries themselves are shared with SQLite (:mod:`~markstation.queue.sql_store`); this module
+holds the connection, the schema, the locks, the spool and the error translation.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import (
-    BatchError,
-    JournalError,
     StoreCorrupt,
     StoreError,
     StoreNotFound,
@@ -50,24 +49,26 @@ from markstation.errors import (
     StoreUnreachable,
 )
 from markstation.i18n import _
-from markstation.queue.identity import firearm_key
-from markstation.queue.journal import (
-    ChainHead,
-    Record,
-    StoredCheckpoint,
-    canonical_json,
-    new_record,
-    utc_now,
-)
+from markstation.queue.journal import Record, utc_now
 from markstation.queue.location import public_location, redact
 from markstation.queue.lock import hostname
-from markstation.queue.merkle import EMPTY_ROOT, node_hash, root_hash
-from markstation.queue.models import Actor, Item, ItemChange, NewItem
-from markstation.queue.replay import check_item, import_cut_to, replay
+from markstation.queue.models import Actor, ItemChange
 from markstation.queue.spool import Spool
-from markstation.queue.sqlite import OpenMode
-from markstation.queue.states import RUNNABLE, TRANSITIONS, State
-from markstation.queue.store import OperatorInsert, OperatorRow, Store
+from markstation.queue.sql_store import (
+    ALLOWED_SQL,
+    ITEM_COLUMN_DEFS,
+    ITEM_COLUMNS,
+    JOURNAL_COLUMN_DEFS,
+    Dialect,
+    Lost,
+    OpenMode,
+    SqlStore,
+    check_schema,
+    check_schema_version,
+    column_defs,
+    item_of,
+)
+from markstation.queue.states import RUNNABLE, State
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,16 +83,12 @@ LOCK_SCHEMA = 0x4D530003
 _ITEM_LOCK_BASE = 0x4D53 << 40
 
 _RUNNABLE = [s.value for s in RUNNABLE]
-_STATES_SQL = ", ".join(f"'{s.value}'" for s in State)
-_ALLOWED_SQL = " OR ".join(
-    f"(OLD.state = '{a.value}' AND NEW.state = '{b.value}')" for a, b in sorted(TRANSITIONS)
-)
 
 #: the transition guard's body, written into the database; compared on every open and restored
 #: when it differs (an older markstation, or an edit)
 _GUARD_BODY = f"""
 BEGIN
-    IF NOT ({_ALLOWED_SQL}) THEN
+    IF NOT ({ALLOWED_SQL}) THEN
         RAISE EXCEPTION 'illegal item state transition' USING ERRCODE = 'check_violation';
     END IF;
     RETURN NEW;
@@ -121,35 +118,13 @@ _SCHEMA: list[str] = [
     f"""CREATE TABLE IF NOT EXISTS items (
         id BIGSERIAL PRIMARY KEY,
         batch_id BIGINT NOT NULL REFERENCES batches(id),
-        code TEXT NOT NULL UNIQUE,
-        serial TEXT NOT NULL,
-        make TEXT NOT NULL,
-        model TEXT NOT NULL,
-        caliber TEXT NOT NULL,
-        owner TEXT NOT NULL,
-        layout TEXT NOT NULL,
-        extra TEXT NOT NULL,
-        line INTEGER NOT NULL,
-        state TEXT NOT NULL CHECK (state IN ({_STATES_SQL})),
-        attempts INTEGER NOT NULL DEFAULT 0,
-        inspection TEXT,
-        inspection_note TEXT,
-        reason TEXT,
-        job_sha256 TEXT,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
+{column_defs(ITEM_COLUMN_DEFS, "        ")},
         marking_station TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS items_state ON items(state)",
-    """CREATE TABLE IF NOT EXISTS journal (
+    f"""CREATE TABLE IF NOT EXISTS journal (
         seq BIGINT PRIMARY KEY,
-        type TEXT NOT NULL,
-        time TEXT NOT NULL,
-        operator TEXT NOT NULL,
-        station TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL,
+{column_defs(JOURNAL_COLUMN_DEFS, "        ")},
         code TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS journal_code ON journal(code)",
@@ -220,30 +195,15 @@ MIGRATIONS: dict[int, list[str]] = {}
 
 _REQUIRED_TABLES = frozenset({"meta", "batches", "items", "journal", "journal_nodes", "runners"})
 
-_ITEM_FIELDS = tuple(f.name for f in fields(Item))
-_ITEM_COLUMNS = ", ".join(_ITEM_FIELDS)
-_RECORD_COLUMNS = "seq, type, time, operator, station, payload, prev_hash, hash"
-
-
-def _item(row: Sequence[Any]) -> Item:
-    values = dict(zip(_ITEM_FIELDS, row[: len(_ITEM_FIELDS)], strict=True))
-    values["extra"] = json.loads(values["extra"])
-    values["state"] = State(values["state"])
-    values["id"] = int(values["id"])
-    values["batch_id"] = int(values["batch_id"])
-    return Item(**values)
-
-
-def _record(row: Sequence[Any]) -> Record:
-    try:
-        payload = json.loads(row[5])
-        if not isinstance(payload, dict):
-            raise ValueError("not an object")
-    except ValueError as exc:
-        raise JournalError(
-            f"journal record seq {row[0]} ({row[1]}): payload is not readable JSON (edited)"
-        ) from exc
-    return Record(int(row[0]), row[1], row[2], row[3], row[4], payload, row[6], row[7])
+#: how PostgreSQL spells the shared queries (:mod:`~markstation.queue.sql_store`)
+DIALECT = Dialect(
+    paramstyle="format",
+    array_params=True,
+    chunk=5000,
+    same_name="lower(name) = lower(?)",  # the UNIQUE index is on lower(name)
+    null_safe_eq="IS NOT DISTINCT FROM",
+    record_code="code",  # a column, written with the record (indexed: journal_code)
+)
 
 
 def _psycopg() -> Any:
@@ -299,12 +259,11 @@ def connect_failure(url: str, exc: BaseException) -> StoreError:
     )
 
 
-class _Lost(Exception):
-    """The connection to the server broke inside a store operation."""
-
-
-class PostgresStore(Store):
+class PostgresStore(SqlStore):
     """Batches, items and the journal of one campaign in a PostgreSQL database."""
+
+    dialect = DIALECT
+    _conn: psycopg.Connection[Any]
 
     def __init__(
         self,
@@ -316,35 +275,29 @@ class PostgresStore(Store):
         connect_timeout: int = 10,
     ) -> None:
         self.url = url
-        self.mode: OpenMode = mode
+        self.mode = mode
         self.readonly = False
         self.created = False
-        self.notes: list[str] = []
-        self.recovered: list[str] = []
+        self.notes = []
+        self.recovered = []
         self.connect_timeout = connect_timeout
         self._location = public_location(url)
         self._actor = actor or Actor("markstation", hostname())
         self._pg = _psycopg()
+        self._integrity_error = self._pg.errors.IntegrityError
         #: the station whose runner lock this object holds, and that station's id
         self._station: str | None = None
         self._station_id: int | None = None
         self._reserved: dict[str, int] = {}
-        #: import records by seq, parsed once (the journal is append-only)
-        self._import_records: dict[int, Record] = {}
-        self._conn: psycopg.Connection[Any] = self._connect()
+        self._import_records = {}
+        self._conn = self._connect()
         try:
             self._open_schema()
         except BaseException:
             self._conn.close()
             raise
         if recover and not self.readonly:
-            try:
-                self.recovered = self.recover(self._actor)
-            except StoreError as exc:
-                if mode != "read":
-                    self._conn.close()
-                    raise
-                self.notes.append(_("crash recovery not done: {error}").format(error=exc))
+            self._recover_on_open(self._actor, (StoreError,))
 
     @property
     def location(self) -> str:
@@ -404,13 +357,6 @@ class PostgresStore(Store):
         ).fetchall()
         return {str(r[0]) for r in rows}
 
-    def _version(self) -> int | None:
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        try:
-            return int(row[0]) if row is not None else None
-        except (TypeError, ValueError):
-            return None
-
     def _open_schema(self) -> None:
         pg = self._pg
         try:
@@ -425,35 +371,20 @@ class PostgresStore(Store):
                     )
                 self.created = install_schema(self._conn)
                 return
-            missing = _REQUIRED_TABLES - tables
-            if missing:
-                raise StoreCorrupt(
-                    _(
-                        "not a markstation store: {path} lacks markstation's tables "
-                        "({tables} missing)"
-                    ).format(path=self.location, tables=", ".join(sorted(missing)))
-                )
-            version = self._version()
-            if version is None:
-                raise StoreCorrupt(
-                    _("not a markstation store: {path} has no schema version").format(
-                        path=self.location
-                    )
-                )
-            if version > SCHEMA_VERSION:
-                raise StoreCorrupt(
-                    _(
-                        "wrong schema: {path}: store schema {version} is newer than this "
-                        "markstation understands ({supported}); use a newer markstation"
-                    ).format(path=self.location, version=version, supported=SCHEMA_VERSION)
-                )
-            if version < SCHEMA_VERSION:
-                raise StoreCorrupt(
-                    _(
-                        "wrong schema: {path}: store schema {version}, this markstation "
-                        "needs {supported}: run 'markstation db migrate --db URL'"
-                    ).format(path=self.location, version=version, supported=SCHEMA_VERSION)
-                )
+            check_schema(
+                self._conn,
+                self.location,
+                tables,
+                _REQUIRED_TABLES,
+                SCHEMA_VERSION,
+                lacking=_(
+                    "not a markstation store: {path} lacks markstation's tables ({tables} missing)"
+                ),
+                older=_(
+                    "wrong schema: {path}: store schema {version}, this markstation "
+                    "needs {supported}: run 'markstation db migrate --db URL'"
+                ),
+            )
             if not self.readonly:
                 self._restore_guard()
         except pg.Error as exc:
@@ -495,11 +426,7 @@ class PostgresStore(Store):
         """One transaction that starts by taking the journal lock (every writer does, first)."""
         pg = self._pg
         if self.readonly:
-            raise StoreReadOnly(
-                _(
-                    "read-only: {path} was opened read-only; this command needs to write to it"
-                ).format(path=self.location)
-            )
+            raise self._readonly_refusal()
         try:
             with self._conn.transaction():
                 self._conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_JOURNAL,))
@@ -508,12 +435,8 @@ class PostgresStore(Store):
             raise
         except pg.Error as exc:
             if isinstance(exc, pg.OperationalError) or self._conn.broken:
-                raise _Lost(str(exc)) from exc
+                raise Lost(str(exc)) from exc
             raise self._failure(exc, _("the change was not stored")) from None
-
-    def _lost(self, lost: _Lost, doing: str) -> StoreError:
-        cause = lost.__cause__ or lost
-        return self._failure(cause, doing)
 
     def _read(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -521,298 +444,68 @@ class PostgresStore(Store):
         except self._pg.Error as exc:
             raise self._failure(exc, _("cannot read the store")) from None
 
-    # --- journal -----------------------------------------------------------------------------
-
-    def _append_in_tx(self, record_type: str, actor: Actor, payload: Mapping[str, Any]) -> Record:
-        row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()
-        seq = int(row[0] if row else 0) + 1
-        rec = new_record(
-            seq, record_type, operator=actor.operator, station=actor.station, payload=payload
-        )
-        code = rec.payload.get("code")
-        self._conn.execute(
-            "INSERT INTO journal (seq, type, time, operator, station, payload, prev_hash, hash, "
-            "code) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                rec.seq,
-                rec.type,
-                rec.time,
-                rec.operator,
-                rec.station,
-                canonical_json(rec.payload),
-                rec.prev_hash,
-                rec.hash,
-                code if isinstance(code, str) else None,
-            ),
-        )
-        self._add_leaf_in_tx(seq - 1, bytes.fromhex(rec.hash))
-        return rec
-
-    def _add_leaf_in_tx(self, index: int, leaf: bytes) -> None:
-        args: list[Any] = [0, index, leaf]
-        level, h = 0, leaf
-        while index & 1:
-            h = node_hash(self.tree_node(level, index - 1), h)
-            level, index = level + 1, index >> 1
-            args += (level, index, h)
-        marks = ", ".join(["(%s, %s, %s)"] * (len(args) // 3))
-        self._conn.execute(f"INSERT INTO journal_nodes (level, idx, hash) VALUES {marks}", args)
-
-    def append(self, record_type: str, *, actor: Actor, payload: Mapping[str, Any]) -> Record:
-        try:
-            with self._write():
-                return self._append_in_tx(record_type, actor, payload)
-        except _Lost as lost:
-            raise self._lost(lost, _("the record was not stored")) from None
-
-    def records(self) -> Iterator[Record]:
-        for row in self._read(f"SELECT {_RECORD_COLUMNS} FROM journal ORDER BY seq"):
-            yield _record(row)
-
-    def head(self) -> ChainHead:
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One REPEATABLE READ snapshot, so reads agree even while another station appends."""
         pg = self._pg
         try:
-            # one snapshot, so size and nodes agree even while another station appends
             with self._conn.transaction():
                 self._conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                row = self._conn.execute(
-                    "SELECT COUNT(*) FROM journal_nodes WHERE level = 0"
-                ).fetchone()
-                size = int(row[0]) if row else 0
-                root = root_hash(self.tree_node, size) if size else EMPTY_ROOT
+                yield
         except pg.Error as exc:
             raise self._failure(exc, _("cannot read the journal")) from None
-        return ChainHead(size, root.hex())
 
-    def tree_node(self, level: int, index: int) -> bytes:
-        row = self._conn.execute(
-            "SELECT hash FROM journal_nodes WHERE level = %s AND idx = %s", (level, index)
-        ).fetchone()
-        if row is None:
-            raise JournalError(f"{self.location}: tree node ({level}, {index}) is missing (edited)")
-        return bytes(row[0])
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._conn.cursor() as cur:
+            cur.executemany(sql, rows)
 
-    def tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
-        for level, index, h in self._read(
-            "SELECT level, idx, hash FROM journal_nodes ORDER BY level, idx"
-        ):
-            yield int(level), int(index), bytes(h)
-
-    def add_checkpoint(self, text: str, *, reason: str) -> StoredCheckpoint:
-        when = utc_now()
-        try:
-            with self._write():
-                row = self._conn.execute(
-                    "INSERT INTO checkpoints (time, reason, note) VALUES (%s, %s, %s) RETURNING id",
-                    (when, reason, text),
-                ).fetchone()
-        except _Lost as lost:
-            raise self._lost(lost, _("the checkpoint was not stored")) from None
-        return StoredCheckpoint(int(row[0]) if row else 0, when, reason, text)
-
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self._read("SELECT id, time, reason, note FROM checkpoints ORDER BY id")
-        return [StoredCheckpoint(int(r[0]), r[1], r[2], r[3]) for r in rows]
-
-    # --- items -------------------------------------------------------------------------------
-
-    def import_batch(
-        self, *, file: str, sha256: str, items: Sequence[NewItem], actor: Actor
-    ) -> int:
-        now = utc_now()
-        try:
-            with self._write():
-                row = self._conn.execute(
-                    "INSERT INTO batches (file, sha256, items, imported_at, operator, station) "
-                    "VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                    (file, sha256, len(items), now, actor.operator, actor.station),
-                ).fetchone()
-                batch_id = int(row[0]) if row else 0
-                with self._conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO items (batch_id, code, serial, make, model, caliber, owner, "
-                        "layout, extra, line, state, created_at, updated_at) VALUES "
-                        "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'pending', %s, %s)",
-                        [
-                            (
-                                batch_id,
-                                it.code,
-                                it.serial,
-                                it.make,
-                                it.model,
-                                it.caliber,
-                                it.owner,
-                                it.layout,
-                                json.dumps(dict(it.extra), sort_keys=True, ensure_ascii=False),
-                                it.line,
-                                now,
-                                now,
-                            )
-                            for it in items
-                        ],
-                    )
-                rec = self._append_in_tx(
-                    "batch-imported",
-                    actor,
-                    {
-                        "batch": batch_id,
-                        "file": file,
-                        "sha256": sha256,
-                        "items": len(items),
-                        "codes": [it.code for it in items],
-                        "rows": [
-                            {
-                                "code": it.code,
-                                "serial": it.serial,
-                                "make": it.make,
-                                "model": it.model,
-                                "caliber": it.caliber,
-                                "owner": it.owner,
-                                "layout": it.layout,
-                                "line": it.line,
-                                "extra": dict(it.extra),
-                            }
-                            for it in items
-                        ],
-                    },
-                )
-                self._conn.execute(
-                    "UPDATE batches SET journal_seq = %s WHERE id = %s", (rec.seq, batch_id)
-                )
-        except self._pg.errors.IntegrityError as exc:
-            raise BatchError(
-                _("{file}: nothing imported, a code is already in the store ({error})").format(
-                    file=file, error=_one_line(exc, self.url)
-                )
-            ) from None
-        except _Lost as lost:
-            raise self._lost(lost, _("nothing imported")) from None
-        return batch_id
-
-    def find_codes(self, codes: Iterable[str]) -> dict[str, Item]:
-        wanted = list(dict.fromkeys(codes))
-        found: dict[str, Item] = {}
-        for i in range(0, len(wanted), 5000):
-            for row in self._read(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE code = ANY(%s)", (wanted[i : i + 5000],)
-            ):
-                it = _item(row)
-                found[it.code] = it
-        return found
-
-    def find_firearms(self) -> dict[tuple[str, str], Item]:
-        result: dict[tuple[str, str], Item] = {}
-        for row in self._read(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE state <> 'voided' ORDER BY id"
-        ):
-            it = _item(row)
-            result.setdefault(firearm_key(it.make, it.serial), it)
-        return result
-
-    def item(self, code: str) -> Item | None:
-        rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM items WHERE code = %s", (code,))
-        return _item(rows[0]) if rows else None
-
-    def items(self, states: Iterable[State] | None = None) -> list[Item]:
-        if states is None:
-            rows = self._read(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id")
-        else:
-            rows = self._read(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state = ANY(%s) ORDER BY id",
-                ([s.value for s in states],),
-            )
-        return [_item(r) for r in rows]
-
-    def counts(self) -> dict[State, int]:
-        result = {s: 0 for s in State}
-        for state, n in self._read("SELECT state, COUNT(*) FROM items GROUP BY state"):
-            result[State(state)] = int(n)
-        return result
-
-    def _records_about(self, codes: Sequence[str]) -> list[Record]:
-        """The journal records that prove ``codes``: their import records (each cut down to
-        those codes) and every record naming one of them, in seq order."""
+    def _import_seqs(self, codes: Sequence[str]) -> Iterable[int]:
         rows = self._conn.execute(
-            f"SELECT {_RECORD_COLUMNS} FROM journal WHERE code = ANY(%s) ORDER BY seq",
-            (list(codes),),
-        ).fetchall()
-        imports = self._conn.execute(
             "SELECT DISTINCT b.journal_seq FROM items i JOIN batches b ON b.id = i.batch_id "
             "WHERE i.code = ANY(%s) AND b.journal_seq IS NOT NULL",
             (list(codes),),
         ).fetchall()
-        out = [_record(r) for r in rows]
-        for (seq,) in imports:
-            seq = int(seq)
-            if seq not in self._import_records:
-                got = self._conn.execute(
-                    f"SELECT {_RECORD_COLUMNS} FROM journal WHERE seq = %s", (seq,)
-                ).fetchone()
-                if got is None:
-                    continue
-                self._import_records[seq] = _record(got)
-            cut = import_cut_to(self._import_records[seq], codes)
-            if cut is not None:
-                out.append(cut)
-        out.sort(key=lambda r: r.seq)
-        return out
+        return [int(seq) for (seq,) in rows]
 
-    def _check_against_journal(self, code: str) -> None:
-        """Inside the write: refuse to act on an item whose row is not what its journal proves."""
-        try:
-            proven = replay(self._records_about([code])).get(code)
-            check_item(self.item(code), proven, code=code)
-        except JournalError as exc:
-            raise StoreError(
-                _("{path}: refused, the journal decides: {error}").format(
-                    path=self.location, error=exc
-                )
-            ) from exc
+    # --- what the server store stores beside the shared columns --------------------------------
 
-    def _apply(self, change: ItemChange) -> Item | None:
-        if change.to is State.MARKING:
-            self._before_claim(change.actor)
-        try:
-            with self._write():
-                if State.MARKING not in change.allowed_from:
-                    self._check_against_journal(change.code)
-                return self._apply_in_tx(change)
-        except self._pg.errors.IntegrityError as exc:
-            to = change.to.value if change.to else "unchanged"
-            detail = _one_line(exc, self.url).split(" CONTEXT:")[0]
-            raise BatchError(f"item '{change.code}': {detail} (to {to})") from None
-        except _Lost as lost:
-            if change.allowed_from == (State.MARKING,) and change.to not in (None, State.MARKING):
-                raise self._spool_outcome(change, lost) from None
-            raise self._lost(lost, _("the change was not stored")) from None
+    def _journal_values(self, rec: Record) -> dict[str, Any]:
+        # the record's item code as a column, for _records_about (indexed: journal_code)
+        code = rec.payload.get("code")
+        return {**super()._journal_values(rec), "code": code if isinstance(code, str) else None}
 
-    def _apply_in_tx(self, change: ItemChange) -> Item | None:
-        cols = sorted(change.updates)
-        sets = ["updated_at = %s", *(f"{c} = %s" for c in cols)]
-        args: list[Any] = [utc_now(), *(change.updates[c] for c in cols)]
-        if change.to is not None:
-            sets.insert(0, "state = %s")
-            args.insert(0, change.to.value)
-            sets.append("marking_station = %s")
-            args.append(change.actor.station if change.to is State.MARKING else None)
-        if change.count_attempt:
-            sets.append("attempts = attempts + 1")
-        row = self._conn.execute(
-            f"UPDATE items SET {', '.join(sets)} WHERE code = %s AND state = ANY(%s) "
-            f"RETURNING {_ITEM_COLUMNS}",
-            [*args, change.code, [s.value for s in change.allowed_from]],
-        ).fetchone()
-        if row is None:
-            return None
-        self._append_in_tx(change.record_type, change.actor, self.journaled_payload(change))
-        return _item(row)
+    def _imported(self, batch_id: int, rec: Record) -> None:
+        # the import record of the batch, for _import_seqs
+        self._conn.execute("UPDATE batches SET journal_seq = %s WHERE id = %s", (rec.seq, batch_id))
+
+    def _state_columns(self, change: ItemChange) -> list[tuple[str, Any]]:
+        # which station holds an item in marking, for recovery (a dead station's items only)
+        return [("marking_station", change.actor.station if change.to is State.MARKING else None)]
+
+    # --- errors ----------------------------------------------------------------------------------
+
+    def _db_detail(self, exc: BaseException) -> str:
+        return _one_line(exc, self.url)
+
+    def _guard_detail(self, exc: BaseException) -> str:
+        # without the trigger's CONTEXT (the plpgsql line it was raised from)
+        return self._db_detail(exc).split(" CONTEXT:")[0]
+
+    def _cause(self, exc: BaseException) -> BaseException | None:
+        del exc  # a server error is not chained: its text may name the URL
+        return None
+
+    def _lost_change(self, change: ItemChange, lost: Lost) -> StoreError:
+        if change.allowed_from == (State.MARKING,) and change.to not in (None, State.MARKING):
+            return self._spool_outcome(change, lost)
+        return super()._lost_change(change, lost)
 
     # --- the station's spool -------------------------------------------------------------------
 
     def spool(self, station: str | None = None) -> Spool:
         return Spool.for_station(self.location, station or self._station or self._actor.station)
 
-    def _spool_outcome(self, change: ItemChange, lost: _Lost) -> StoreError:
+    def _spool_outcome(self, change: ItemChange, lost: Lost) -> StoreError:
         spool = self.spool(change.actor.station)
         spool.add(
             {
@@ -859,7 +552,7 @@ class PostgresStore(Store):
         for entry in pending:
             try:
                 self._deliver(entry)
-            except (StoreError, _Lost, self._pg.Error):
+            except (StoreError, Lost, self._pg.Error):
                 left.append(entry)
         if len(left) != len(pending):
             spool.keep_only(left)
@@ -912,103 +605,6 @@ class PostgresStore(Store):
         # the claiming station is alive (it is this process), whether or not it holds its lock
         self.recovered.extend(self._recover(actor, own_dead=False, alive=actor.station))
 
-    # --- operators ---------------------------------------------------------------------------------------
-
-    _OPERATOR_COLUMNS = "name, role, pin_hash, disabled, failed_attempts, locked_until"
-
-    @staticmethod
-    def _operator(row: Sequence[Any]) -> OperatorRow:
-        return OperatorRow(row[0], row[1], row[2], bool(row[3]), int(row[4]), row[5])
-
-    def operator_rows(self) -> list[OperatorRow]:
-        rows = self._read(f"SELECT {self._OPERATOR_COLUMNS} FROM operators ORDER BY id")
-        return [self._operator(r) for r in rows]
-
-    def operator_row(self, name: str) -> OperatorRow | None:
-        rows = self._read(
-            f"SELECT {self._OPERATOR_COLUMNS} FROM operators WHERE lower(name) = lower(%s)",
-            (name,),
-        )
-        return self._operator(rows[0]) if rows else None
-
-    def insert_operator(
-        self,
-        row: OperatorRow,
-        *,
-        first_role: str,
-        record_type: str,
-        actor: Actor,
-        payload: Mapping[str, Any],
-    ) -> OperatorInsert:
-        now = utc_now()
-        try:
-            with self._write():
-                if self._conn.execute(
-                    "SELECT 1 FROM operators WHERE lower(name) = lower(%s)", (row.name,)
-                ).fetchone():
-                    return "name-taken"
-                empty = self._conn.execute("SELECT 1 FROM operators LIMIT 1").fetchone() is None
-                if empty and row.role != first_role:
-                    return "first-role"
-                self._conn.execute(
-                    "INSERT INTO operators (name, role, pin_hash, disabled, failed_attempts, "
-                    "locked_until, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        row.name,
-                        row.role,
-                        row.pin_hash,
-                        row.disabled,
-                        row.failed_attempts,
-                        row.locked_until,
-                        now,
-                        now,
-                    ),
-                )
-                self._append_in_tx(record_type, actor, payload)
-        except _Lost as lost:
-            raise self._lost(lost, _("the operator was not stored")) from None
-        return "added"
-
-    def update_operator(
-        self,
-        expected: OperatorRow,
-        new: OperatorRow,
-        *,
-        actor: Actor,
-        records: Sequence[tuple[str, Mapping[str, Any]]],
-    ) -> OperatorRow | None:
-        if new.name.casefold() != expected.name.casefold():
-            raise ValueError("update_operator cannot rename an operator")
-        try:
-            with self._write():
-                cur = self._conn.execute(
-                    "UPDATE operators SET role = %s, pin_hash = %s, disabled = %s, "
-                    "failed_attempts = %s, locked_until = %s, updated_at = %s "
-                    "WHERE name = %s AND role = %s AND pin_hash = %s AND disabled = %s "
-                    "AND failed_attempts = %s AND locked_until IS NOT DISTINCT FROM %s",
-                    (
-                        new.role,
-                        new.pin_hash,
-                        new.disabled,
-                        new.failed_attempts,
-                        new.locked_until,
-                        utc_now(),
-                        expected.name,
-                        expected.role,
-                        expected.pin_hash,
-                        expected.disabled,
-                        expected.failed_attempts,
-                        expected.locked_until,
-                    ),
-                )
-                if cur.rowcount != 1:
-                    return None
-                for record_type, payload in records:
-                    self._append_in_tx(record_type, actor, payload)
-        except _Lost as lost:
-            raise self._lost(lost, _("the operator was not updated")) from None
-        return self.operator_row(expected.name)
-
     # --- stations: runner locks, reservations and recovery ------------------------------------------
 
     def _station_key(self, name: str, *, create: bool) -> int | None:
@@ -1022,12 +618,7 @@ class PostgresStore(Store):
     def acquire_runner(self, actor: Actor) -> list[str]:
         """Become the runner of ``actor.station`` (one live runner per station; several stations
         run at once). Writes this station's spooled outcomes first, then recovers."""
-        if self.readonly:
-            raise StoreReadOnly(
-                _("read-only: {path} was opened read-only; marking needs to write to it").format(
-                    path=self.location
-                )
-            )
+        self._check_can_run()
         pg = self._pg
         if self._station == actor.station:
             return []
@@ -1047,19 +638,7 @@ class PostgresStore(Store):
             raise self._failure(exc, _("cannot take the runner lock")) from None
         if not got:
             who = self._runner_row(actor.station)
-            detail = (
-                " "
-                + _("(pid {pid} on {host}, operator {operator}, since {since})").format(
-                    pid=who["pid"], host=who["host"], operator=who["operator"], since=who["since"]
-                )
-                if who
-                else ""
-            )
-            raise StoreError(
-                _("{path}: another runner is marking from this store").format(path=self.location)
-                + f" as station {actor.station}"
-                + detail
-            )
+            raise self._another_runner(who, also=f" as station {actor.station}")
         self._station, self._station_id = actor.station, sid
         try:
             with self._write():
@@ -1070,7 +649,7 @@ class PostgresStore(Store):
                     "since = EXCLUDED.since",
                     (actor.station, os.getpid(), hostname(), actor.operator, utc_now()),
                 )
-        except _Lost as lost:
+        except Lost as lost:
             raise self._lost(lost, _("cannot register the runner")) from None
         left = self.flush_spool(actor.station)
         if left:
@@ -1095,7 +674,7 @@ class PostgresStore(Store):
             self.unreserve(code)
         if self._conn.broken or self._conn.closed:
             return
-        with contextlib.suppress(StoreError, _Lost, self._pg.Error), self._write():
+        with contextlib.suppress(StoreError, Lost, self._pg.Error), self._write():
             self._conn.execute(
                 "DELETE FROM runners WHERE station = %s AND pid = %s", (station, os.getpid())
             )
@@ -1178,50 +757,35 @@ class PostgresStore(Store):
         """
         if self.readonly:
             return []
-        codes: list[str] = []
-        try:
-            with self._write():
-                rows = self._conn.execute(
-                    f"SELECT {_ITEM_COLUMNS}, marking_station FROM items WHERE state = 'marking' "
-                    "ORDER BY id FOR UPDATE"
-                ).fetchall()
-                if not rows:
-                    return []
-                dead: dict[str | None, bool] = {}
-                for row in rows:
-                    station = row[-1]
-                    if station in dead:
-                        continue
-                    if station is not None and station == self._station:
-                        dead[station] = own_dead
-                        continue
-                    if station is not None and station == alive:
-                        dead[station] = False
-                        continue
-                    sid = self._station_key(station, create=False) if station else None
-                    if sid is None:
-                        dead[station] = True
-                        continue
-                    got = self._conn.execute(
-                        "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_STATION, sid)
-                    ).fetchone()
-                    dead[station] = bool(got and got[0])
-                candidates = [_item(r) for r in rows if dead[r[-1]]]
-                if not candidates:
-                    return []
-                try:
-                    proven = replay(self._records_about([it.code for it in candidates]))
-                except JournalError:
-                    proven = {}  # a journal that does not replay proves nothing: recover nothing
-                for item in candidates:
-                    known = proven.get(item.code)
-                    if known is None or known.state is not State.MARKING:
-                        continue
-                    if self._apply_in_tx(self.recovery_change(item, actor)) is not None:
-                        codes.append(item.code)
-        except _Lost as lost:
-            raise self._lost(lost, _("crash recovery not done")) from None
-        return codes
+        with self._change(_("crash recovery not done")):
+            rows = self._conn.execute(
+                f"SELECT {ITEM_COLUMNS}, marking_station FROM items WHERE state = 'marking' "
+                "ORDER BY id FOR UPDATE"
+            ).fetchall()
+            dead: dict[str | None, bool] = {}
+            for row in rows:
+                station = row[-1]
+                if station in dead:
+                    continue
+                if station is not None and station == self._station:
+                    dead[station] = own_dead
+                    continue
+                if station is not None and station == alive:
+                    dead[station] = False
+                    continue
+                sid = self._station_key(station, create=False) if station else None
+                if sid is None:
+                    dead[station] = True
+                    continue
+                got = self._conn.execute(
+                    "SELECT pg_try_advisory_xact_lock(%s, %s)", (LOCK_STATION, sid)
+                ).fetchone()
+                dead[station] = bool(got and got[0])
+            candidates = [item_of(r) for r in rows if dead[r[-1]]]
+            # the proof is what the journal says about these items only
+            return self._recover_in_tx(
+                candidates, actor, lambda: self._records_about([it.code for it in candidates])
+            )
 
 
 def install_schema(conn: psycopg.Connection[Any]) -> bool:
@@ -1254,14 +818,7 @@ def migrate(url: str) -> str:
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_SCHEMA,))
             conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (LOCK_JOURNAL,))
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            version = int(row[0]) if row else 0
-            if version > SCHEMA_VERSION:
-                raise StoreCorrupt(
-                    _(
-                        "wrong schema: {path}: store schema {version} is newer than this "
-                        "markstation understands ({supported}); use a newer markstation"
-                    ).format(path=where, version=version, supported=SCHEMA_VERSION)
-                )
+            version = check_schema_version(where, int(row[0]) if row else 0, SCHEMA_VERSION)
             start = version
             while version < SCHEMA_VERSION:
                 steps = MIGRATIONS.get(version)

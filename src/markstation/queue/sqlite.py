@@ -8,24 +8,23 @@ triggers keep items undeletable and the journal append-only.
 
 The runner lock is an exclusive ``flock`` on ``<db>.lock`` (:mod:`~markstation.queue.lock`), plus
 a one-row ``runner`` table saying who holds it.
+
+The queries themselves are shared with the server store (:mod:`~markstation.queue.sql_store`);
+this module holds the file, the schema, the transactions, the lock and the error translation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from markstation.errors import (
-    BatchError,
-    JournalError,
     StoreCorrupt,
     StoreError,
     StoreFull,
@@ -34,21 +33,24 @@ from markstation.errors import (
     StoreReadOnly,
 )
 from markstation.i18n import _
-from markstation.queue.identity import firearm_key
-from markstation.queue.journal import (
-    ChainHead,
-    Record,
-    StoredCheckpoint,
-    canonical_json,
-    new_record,
-    utc_now,
-)
+from markstation.queue.journal import utc_now
 from markstation.queue.lock import FileLock, hostname
-from markstation.queue.merkle import EMPTY_ROOT, MerkleTree, leaf_hash, node_hash, root_hash
-from markstation.queue.models import Actor, Item, ItemChange, NewItem
-from markstation.queue.replay import check_item, import_cut_to, replay
-from markstation.queue.states import TRANSITIONS, State
-from markstation.queue.store import OperatorInsert, OperatorRow, Store
+from markstation.queue.merkle import MerkleTree, leaf_hash
+from markstation.queue.models import Actor
+from markstation.queue.sql_store import (
+    ALLOWED_SQL,
+    ITEM_COLUMN_DEFS,
+    ITEM_COLUMNS,
+    JOURNAL_COLUMN_DEFS,
+    Dialect,
+    SqlStore,
+    check_schema,
+    column_defs,
+    item_of,
+)
+from markstation.queue.sql_store import OpenMode as OpenMode
+from markstation.queue.states import TRANSITIONS
+from markstation.queue.store import OperatorRow
 
 SCHEMA_VERSION = 1
 DB_ENV = "MARKSTATION_DB"
@@ -158,25 +160,34 @@ def store_failure(path: Path, exc: BaseException, doing: str = "") -> StoreError
     return StoreError(f"{path}{what}: {detail}")
 
 
-_STATES_SQL = ", ".join(f"'{s.value}'" for s in State)
-
 #: the allowed (from, to) pairs written into the trigger itself: the trigger reads no table, so
 #: editing a table cannot widen them (the ``transitions`` table is kept for reference only)
-_ALLOWED_SQL = " OR ".join(
-    f"(OLD.state = '{a.value}' AND NEW.state = '{b.value}')" for a, b in sorted(TRANSITIONS)
-)
 _TRANSITION_GUARD = (
     "CREATE TRIGGER items_transition_guard BEFORE UPDATE OF state ON items\n"
-    f"WHEN NOT ({_ALLOWED_SQL})\n"
+    f"WHEN NOT ({ALLOWED_SQL})\n"
     "BEGIN SELECT RAISE(ABORT, 'illegal item state transition'); END"
 )
-
-#: the journal's columns, in Record's order
-_RECORD_COLUMNS = "seq, type, time, operator, station, payload, prev_hash, hash"
 
 #: a record's item code, or NULL; never an error, so an edited payload is found by the replay
 #: (log verify names it) instead of failing every query
 _CODE_OF = "(CASE WHEN json_valid(payload) THEN json_extract(payload, '$.code') END)"
+
+
+def _refuse(name: str, event: str, table: str, message: str) -> str:
+    """A trigger that refuses every ``event`` (UPDATE, DELETE) on ``table`` with ``message``."""
+    return (
+        f"CREATE TRIGGER IF NOT EXISTS {name} BEFORE {event} ON {table}\n"
+        f"BEGIN SELECT RAISE(ABORT, '{message}'); END;"
+    )
+
+
+def _append_only(table: str) -> str:
+    """The triggers that keep ``table`` append-only (the journal, its tree, the checkpoints)."""
+    return "\n".join(
+        _refuse(f"{table}_no_{event.lower()}", event, table, "the journal is append-only")
+        for event in ("UPDATE", "DELETE")
+    )
+
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -192,23 +203,7 @@ CREATE TABLE IF NOT EXISTS batches (
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY,
     batch_id INTEGER NOT NULL REFERENCES batches(id),
-    code TEXT NOT NULL UNIQUE,
-    serial TEXT NOT NULL,
-    make TEXT NOT NULL,
-    model TEXT NOT NULL,
-    caliber TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    layout TEXT NOT NULL,
-    extra TEXT NOT NULL,
-    line INTEGER NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ({_STATES_SQL})),
-    attempts INTEGER NOT NULL DEFAULT 0,
-    inspection TEXT,
-    inspection_note TEXT,
-    reason TEXT,
-    job_sha256 TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
+{column_defs(ITEM_COLUMN_DEFS, "    ")}
 );
 CREATE INDEX IF NOT EXISTS items_state ON items(state);
 CREATE TABLE IF NOT EXISTS transitions (
@@ -218,13 +213,7 @@ CREATE TABLE IF NOT EXISTS transitions (
 );
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY,
-    type TEXT NOT NULL,
-    time TEXT NOT NULL,
-    operator TEXT NOT NULL,
-    station TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+{column_defs(JOURNAL_COLUMN_DEFS, "    ")}
 );
 -- the records about one item, found without reading the whole journal (see _records_about)
 CREATE INDEX IF NOT EXISTS journal_code ON journal ({_CODE_OF});
@@ -246,15 +235,10 @@ CREATE TABLE IF NOT EXISTS operators (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS operators_no_delete BEFORE DELETE ON operators
-BEGIN SELECT RAISE(ABORT, 'operators are never deleted (disable them)'); END;
+{_refuse("operators_no_delete", "DELETE", "operators", "operators are never deleted (disable them)")}
 {_TRANSITION_GUARD.replace("CREATE TRIGGER", "CREATE TRIGGER IF NOT EXISTS", 1)};
-CREATE TRIGGER IF NOT EXISTS items_no_delete BEFORE DELETE ON items
-BEGIN SELECT RAISE(ABORT, 'items are never deleted'); END;
-CREATE TRIGGER IF NOT EXISTS journal_no_update BEFORE UPDATE ON journal
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+{_refuse("items_no_delete", "DELETE", "items", "items are never deleted")}
+{_append_only("journal")}
 CREATE TABLE IF NOT EXISTS journal_nodes (
     level INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -267,40 +251,26 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     reason TEXT NOT NULL,
     note TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS journal_nodes_no_update BEFORE UPDATE ON journal_nodes
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS journal_nodes_no_delete BEFORE DELETE ON journal_nodes
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
-BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+{_append_only("journal_nodes")}
+{_append_only("checkpoints")}
 """
 
-
-#: the items columns, named and ordered like the fields of :class:`Item`
-_ITEM_FIELDS = tuple(f.name for f in fields(Item))
-_ITEM_COLUMNS = ", ".join(_ITEM_FIELDS)
-
-
-def _item(row: Sequence[Any]) -> Item:
-    values = dict(zip(_ITEM_FIELDS, row, strict=True))
-    values["extra"] = json.loads(values["extra"])
-    values["state"] = State(values["state"])
-    return Item(**values)
-
-
-#: how a store is opened: ``create`` (a missing file becomes a new store; the library default),
-#: ``write`` (the store must exist), ``read`` (must exist; read-write when the file can be written,
-#: else read-only) and ``readonly`` (never written: SQLite ``mode=ro``, or ``immutable=1``)
-OpenMode = Literal["create", "write", "read", "readonly"]
+#: how SQLite spells the shared queries (:mod:`~markstation.queue.sql_store`)
+DIALECT = Dialect(
+    paramstyle="qmark",
+    array_params=False,
+    chunk=500,  # stay below SQLite's bound-parameter limit
+    same_name="name = ?",  # the column is COLLATE NOCASE (and so is its UNIQUE index)
+    null_safe_eq="IS",
+    record_code=_CODE_OF,  # indexed (journal_code)
+)
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 #: tables every markstation store has (a newer markstation may add more)
 _REQUIRED_TABLES = frozenset({"meta", "batches", "items", "journal", "runner"})
 
 
-class SqliteStore(Store):
+class SqliteStore(SqlStore):
     """The embedded store. Opening it runs crash recovery (see :meth:`recover`) unless ``recover=False``.
 
     Nothing is ever initialised over an existing file: a 0-byte file, a file that is not SQLite, or
@@ -311,6 +281,10 @@ class SqliteStore(Store):
     ("missing: …").
     """
 
+    dialect = DIALECT
+    _integrity_error = sqlite3.IntegrityError
+    _conn: sqlite3.Connection
+
     def __init__(
         self,
         path: str | os.PathLike[str] | None = None,
@@ -320,29 +294,22 @@ class SqliteStore(Store):
         mode: OpenMode = "create",
     ) -> None:
         self.path = Path(path) if path is not None else default_db_path()
-        self.mode: OpenMode = mode
+        self.mode = mode
         #: opened read-only (``mode=ro`` or ``immutable=1``): every write raises StoreReadOnly
         self.readonly = False
         #: this object created the store file
         self.created = False
         #: what the user should know about how the store was opened (e.g. a WAL file ignored)
-        self.notes: list[str] = []
+        self.notes = []
         self._lock = FileLock(Path(str(self.path) + ".lock"))
-        #: import records by seq, parsed once (the journal is append-only)
-        self._import_records: dict[int, Record] = {}
+        self._import_records = {}
         self._conn = self._open()
         if not self.readonly:
             self._migrate_tree()
-        self.recovered: list[str] = []
+        self.recovered = []
         if recover and not self.readonly:
-            try:
-                self.recovered = self.recover(actor or Actor("markstation", hostname()))
-            except (StoreFull, StoreReadOnly) as exc:
-                if mode != "read":
-                    self._conn.close()
-                    raise
-                # a reading command still reads; the items stay in marking until a write can
-                self.notes.append(_("crash recovery not done: {error}").format(error=exc))
+            actor = actor or Actor("markstation", hostname())
+            self._recover_on_open(actor, (StoreFull, StoreReadOnly))
 
     @property
     def location(self) -> str:
@@ -417,37 +384,21 @@ class SqliteStore(Store):
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         """Refuse an SQLite file that is not a markstation store, or one of another schema."""
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        missing = _REQUIRED_TABLES - tables
-        if missing:
-            raise StoreCorrupt(
-                _(
-                    "not a markstation store: {path} is an SQLite database without "
-                    "markstation's tables ({tables} missing)"
-                ).format(path=self.path, tables=", ".join(sorted(missing)))
-            )
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        try:
-            version = int(row[0]) if row is not None else None
-        except (TypeError, ValueError):
-            version = None
-        if version is None:
-            raise StoreCorrupt(
-                _("not a markstation store: {path} has no schema version").format(path=self.path)
-            )
-        if version > SCHEMA_VERSION:
-            raise StoreCorrupt(
-                _(
-                    "wrong schema: {path}: store schema {version} is newer than this "
-                    "markstation understands ({supported}); use a newer markstation"
-                ).format(path=self.path, version=version, supported=SCHEMA_VERSION)
-            )
-        if version < SCHEMA_VERSION:
-            raise StoreCorrupt(
-                _(
-                    "wrong schema: {path}: store schema {version} is older than "
-                    "{supported} and cannot be upgraded by this markstation"
-                ).format(path=self.path, version=version, supported=SCHEMA_VERSION)
-            )
+        check_schema(
+            conn,
+            self.path,
+            tables,
+            _REQUIRED_TABLES,
+            SCHEMA_VERSION,
+            lacking=_(
+                "not a markstation store: {path} is an SQLite database without "
+                "markstation's tables ({tables} missing)"
+            ),
+            older=_(
+                "wrong schema: {path}: store schema {version} is older than "
+                "{supported} and cannot be upgraded by this markstation"
+            ),
+        )
 
     def _create(self) -> sqlite3.Connection:
         """A new store where no file exists; a failure leaves no file behind (never a 0-byte one)."""
@@ -572,6 +523,8 @@ class SqliteStore(Store):
         self.release_runner()
         self._conn.close()
 
+    # --- transactions and reads --------------------------------------------------------------
+
     def _rollback(self) -> None:
         """ROLLBACK if a transaction is still open (SQLite ends one itself after a failed COMMIT)."""
         if self._conn.in_transaction:
@@ -587,11 +540,7 @@ class SqliteStore(Store):
         subclass naming what happened (disk full, read-only, locked, …).
         """
         if self.readonly:
-            raise StoreReadOnly(
-                _(
-                    "read-only: {path} was opened read-only; this command needs to write to it"
-                ).format(path=self.path)
-            )
+            raise self._readonly_refusal()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
@@ -613,107 +562,31 @@ class SqliteStore(Store):
             self._rollback()
             raise self._failure(err, _("commit failed, the change was not stored")) from err
 
-    # --- journal -----------------------------------------------------------------------------------
-
-    def _append_in_tx(self, record_type: str, actor: Actor, payload: Mapping[str, Any]) -> Record:
-        row = self._conn.execute("SELECT MAX(seq) FROM journal").fetchone()
-        seq = (row[0] or 0) + 1
-        rec = new_record(
-            seq, record_type, operator=actor.operator, station=actor.station, payload=payload
-        )
-        self._conn.execute(
-            "INSERT INTO journal (seq, type, time, operator, station, payload, prev_hash, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                rec.seq,
-                rec.type,
-                rec.time,
-                rec.operator,
-                rec.station,
-                canonical_json(rec.payload),
-                rec.prev_hash,
-                rec.hash,
-            ),
-        )
-        self._add_leaf_in_tx(seq - 1, bytes.fromhex(rec.hash))
-        return rec
-
-    def _add_leaf_in_tx(self, index: int, leaf: bytes) -> None:
-        """Store the leaf and every subtree it completes (no rehash of the rest of the tree)."""
-        args: list[Any] = [0, index, leaf]
-        level, h = 0, leaf
-        while index & 1:
-            h = node_hash(self.tree_node(level, index - 1), h)
-            level, index = level + 1, index >> 1
-            args += (level, index, h)
-        marks = ", ".join(["(?, ?, ?)"] * (len(args) // 3))
-        self._conn.execute(f"INSERT INTO journal_nodes (level, idx, hash) VALUES {marks}", args)
-
-    def append(self, record_type: str, *, actor: Actor, payload: Mapping[str, Any]) -> Record:
-        with self._write():
-            return self._append_in_tx(record_type, actor, payload)
-
-    def records(self) -> Iterator[Record]:
-        cur = self._conn.execute(f"SELECT {_RECORD_COLUMNS} FROM journal ORDER BY seq")
-        for row in cur:
-            yield self._row_record(row)
-
-    @staticmethod
-    def _row_record(row: Sequence[Any]) -> Record:
-        try:
-            payload = json.loads(row[5])
-            if not isinstance(payload, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            raise JournalError(
-                f"journal record seq {row[0]} ({row[1]}): payload is not readable JSON (edited)"
-            ) from exc
-        return Record(row[0], row[1], row[2], row[3], row[4], payload, row[6], row[7])
-
-    def head(self) -> ChainHead:
-        # one read transaction, so size and nodes agree even while another process appends
+    @contextlib.contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """One read transaction (or the caller's), so reads agree while another process appends."""
         outer = self._conn.in_transaction
         if not outer:
             self._conn.execute("BEGIN")
         try:
-            row = self._conn.execute(
-                "SELECT COUNT(*) FROM journal_nodes WHERE level = 0"
-            ).fetchone()
-            size = int(row[0])
-            root = root_hash(self.tree_node, size) if size else EMPTY_ROOT
+            yield
         finally:
             if not outer:
                 self._conn.execute("COMMIT")
-        return ChainHead(size, root.hex())
 
-    # --- Merkle tree and checkpoints ---------------------------------------------------------------
+    def _read(self, sql: str, args: Sequence[Any] = ()) -> Iterable[Any]:
+        return self._conn.execute(sql, args)
 
-    def tree_node(self, level: int, index: int) -> bytes:
-        row = self._conn.execute(
-            "SELECT hash FROM journal_nodes WHERE level = ? AND idx = ?", (level, index)
-        ).fetchone()
-        if row is None:
-            raise JournalError(f"{self.path}: tree node ({level}, {index}) is missing (edited)")
-        return bytes(row[0])
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, rows)
 
-    def tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
-        for level, index, h in self._conn.execute(
-            "SELECT level, idx, hash FROM journal_nodes ORDER BY level, idx"
-        ):
-            yield int(level), int(index), bytes(h)
-
-    def add_checkpoint(self, text: str, *, reason: str) -> StoredCheckpoint:
-        when = utc_now()
-        with self._write():
-            cur = self._conn.execute(
-                "INSERT INTO checkpoints (time, reason, note) VALUES (?, ?, ?)",
-                (when, reason, text),
-            )
-        return StoredCheckpoint(int(cur.lastrowid or 0), when, reason, text)
-
-    def checkpoints(self) -> list[StoredCheckpoint]:
-        rows = self._conn.execute("SELECT id, time, reason, note FROM checkpoints ORDER BY id")
-        return [StoredCheckpoint(int(r[0]), r[1], r[2], r[3]) for r in rows]
+    def _import_seqs(self, codes: Sequence[str]) -> Iterable[int]:
+        # every import: each is parsed once (_import_records) and cut down to the codes
+        del codes
+        rows = self._conn.execute(
+            "SELECT seq FROM journal WHERE type = 'batch-imported' ORDER BY seq"
+        ).fetchall()
+        return [int(seq) for (seq,) in rows]
 
     def _migrate_tree(self) -> None:
         """A store from before the tree: add the leaves of its (hash-chained) records, once."""
@@ -728,210 +601,11 @@ class SqliteStore(Store):
                     "INSERT INTO journal_nodes (level, idx, hash) VALUES (?, ?, ?)", tree.nodes()
                 )
 
-    # --- items -----------------------------------------------------------------------------------------
-
-    def import_batch(
-        self, *, file: str, sha256: str, items: Sequence[NewItem], actor: Actor
-    ) -> int:
-        now = utc_now()
-        try:
-            with self._write():
-                cur = self._conn.execute(
-                    "INSERT INTO batches (file, sha256, items, imported_at, operator, station) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (file, sha256, len(items), now, actor.operator, actor.station),
-                )
-                batch_id = int(cur.lastrowid or 0)
-                self._conn.executemany(
-                    "INSERT INTO items (batch_id, code, serial, make, model, caliber, owner, layout, "
-                    "extra, line, state, created_at, updated_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                    [
-                        (
-                            batch_id,
-                            it.code,
-                            it.serial,
-                            it.make,
-                            it.model,
-                            it.caliber,
-                            it.owner,
-                            it.layout,
-                            json.dumps(dict(it.extra), sort_keys=True, ensure_ascii=False),
-                            it.line,
-                            now,
-                            now,
-                        )
-                        for it in items
-                    ],
-                )
-                self._append_in_tx(
-                    "batch-imported",
-                    actor,
-                    {
-                        "batch": batch_id,
-                        "file": file,
-                        "sha256": sha256,
-                        "items": len(items),
-                        "codes": [it.code for it in items],
-                        # what the row holds, so the journal proves every field (queue.replay)
-                        "rows": [
-                            {
-                                "code": it.code,
-                                "serial": it.serial,
-                                "make": it.make,
-                                "model": it.model,
-                                "caliber": it.caliber,
-                                "owner": it.owner,
-                                "layout": it.layout,
-                                "line": it.line,
-                                "extra": dict(it.extra),
-                            }
-                            for it in items
-                        ],
-                    },
-                )
-        except sqlite3.IntegrityError as exc:
-            # another import won a race for one of the codes; the transaction rolled back
-            raise BatchError(
-                _("{file}: nothing imported, a code is already in the store ({error})").format(
-                    file=file, error=exc
-                )
-            ) from exc
-        return batch_id
-
-    def find_codes(self, codes: Iterable[str]) -> dict[str, Item]:
-        wanted = list(dict.fromkeys(codes))
-        found: dict[str, Item] = {}
-        for i in range(0, len(wanted), 500):  # stay below SQLite's bound-parameter limit
-            chunk = wanted[i : i + 500]
-            marks = ", ".join("?" * len(chunk))
-            for row in self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE code IN ({marks})", chunk
-            ):
-                it = _item(row)
-                found[it.code] = it
-        return found
-
-    def find_firearms(self) -> dict[tuple[str, str], Item]:
-        result: dict[tuple[str, str], Item] = {}
-        for row in self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE state <> 'voided' ORDER BY id"
-        ):
-            it = _item(row)
-            result.setdefault(firearm_key(it.make, it.serial), it)
-        return result
-
-    def item(self, code: str) -> Item | None:
-        row = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE code = ?", (code,)
-        ).fetchone()
-        return _item(row) if row else None
-
-    def items(self, states: Iterable[State] | None = None) -> list[Item]:
-        if states is None:
-            rows = self._conn.execute(f"SELECT {_ITEM_COLUMNS} FROM items ORDER BY id")
-        else:
-            wanted = [s.value for s in states]
-            marks = ", ".join("?" * len(wanted))
-            rows = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state IN ({marks}) ORDER BY id", wanted
-            )
-        return [_item(r) for r in rows]
-
-    def counts(self) -> dict[State, int]:
-        result = {s: 0 for s in State}
-        for state, n in self._conn.execute("SELECT state, COUNT(*) FROM items GROUP BY state"):
-            result[State(state)] = int(n)
-        return result
-
-    def _apply(self, change: ItemChange) -> Item | None:
-        try:
-            # when the guard matched no row nothing was written: the commit is empty
-            with self._write():
-                if State.MARKING not in change.allowed_from:
-                    # acting on an item: the journal decides; leaving marking records what the
-                    # device did, which is evidence and is never refused
-                    self._check_against_journal(change.code)
-                item = self._apply_in_tx(change)
-        except sqlite3.IntegrityError as exc:
-            # the SQL transition guard refused it: nothing changed
-            to = change.to.value if change.to else "unchanged"
-            raise BatchError(f"item '{change.code}': {exc} (to {to})") from exc
-        return item
-
-    def _records_about(self, code: str) -> list[Record]:
-        """The journal records that prove ``code``: its import record (cut down to it) and every
-        record naming it, in seq order — indexed, so a claim costs the same in a long campaign."""
-        found = [
-            self._row_record(row)
-            for row in self._conn.execute(
-                f"SELECT {_RECORD_COLUMNS} FROM journal WHERE {_CODE_OF} = ? ORDER BY seq",
-                (code,),
-            )
-        ]
-        for (seq,) in self._conn.execute(
-            "SELECT seq FROM journal WHERE type = 'batch-imported' ORDER BY seq"
-        ).fetchall():
-            rec = self._import_records.get(seq)
-            if rec is None:
-                row = self._conn.execute(
-                    f"SELECT {_RECORD_COLUMNS} FROM journal WHERE seq = ?", (seq,)
-                ).fetchone()
-                rec = self._import_records[seq] = self._row_record(row)
-            cut = import_cut_to(rec, [code])
-            if cut is not None:
-                found.append(cut)
-        return sorted(found, key=lambda r: r.seq)
-
-    def _check_against_journal(self, code: str) -> None:
-        """Inside the write: refuse to act on an item whose row is not what its journal proves.
-
-        The journal decides (:mod:`markstation.queue.replay`): a row edited outside markstation
-        (state, serial, attempts, …) or a journal record about the item that does not replay is
-        refused with StoreError naming the item, and nothing is changed.
-        """
-        try:
-            proven = replay(self._records_about(code)).get(code)
-            check_item(self.item(code), proven, code=code)
-        except JournalError as exc:
-            raise StoreError(
-                _("{path}: refused, the journal decides: {error}").format(path=self.path, error=exc)
-            ) from exc
-
-    def _apply_in_tx(self, change: ItemChange) -> Item | None:
-        """The guarded UPDATE plus its record, inside the caller's transaction."""
-        cols = sorted(change.updates)
-        sets = ["updated_at = ?", *(f"{c} = ?" for c in cols)]
-        args: list[Any] = [utc_now(), *(change.updates[c] for c in cols)]
-        if change.to is not None:
-            sets.insert(0, "state = ?")
-            args.insert(0, change.to.value)
-        if change.count_attempt:
-            sets.append("attempts = attempts + 1")
-        marks = ", ".join("?" * len(change.allowed_from))
-        row = self._conn.execute(
-            f"UPDATE items SET {', '.join(sets)} WHERE code = ? AND state IN ({marks}) "
-            f"RETURNING {_ITEM_COLUMNS}",
-            [*args, change.code, *(s.value for s in change.allowed_from)],
-        ).fetchone()
-        if row is None:
-            return None
-        self._append_in_tx(change.record_type, change.actor, self.journaled_payload(change))
-        return _item(row)
-
     # --- operators ---------------------------------------------------------------------------------------
-
-    _OPERATOR_COLUMNS = "name, role, pin_hash, disabled, failed_attempts, locked_until"
-
-    @staticmethod
-    def _operator(row: Sequence[Any]) -> OperatorRow:
-        return OperatorRow(row[0], row[1], row[2], bool(row[3]), int(row[4]), row[5])
 
     def _operator_query(self, where: str, args: Sequence[Any]) -> list[OperatorRow]:
         try:
-            rows = self._conn.execute(
-                f"SELECT {self._OPERATOR_COLUMNS} FROM operators {where}", args
-            ).fetchall()
+            return super()._operator_query(where, args)
         except sqlite3.OperationalError:
             # a store opened read-only that was made before operators existed has no table
             if self._conn.execute(
@@ -939,93 +613,11 @@ class SqliteStore(Store):
             ).fetchone():
                 raise
             return []
-        return [self._operator(r) for r in rows]
-
-    def operator_rows(self) -> list[OperatorRow]:
-        return self._operator_query("ORDER BY id", ())
-
-    def operator_row(self, name: str) -> OperatorRow | None:
-        found = self._operator_query("WHERE name = ?", (name,))
-        return found[0] if found else None
-
-    def insert_operator(
-        self,
-        row: OperatorRow,
-        *,
-        first_role: str,
-        record_type: str,
-        actor: Actor,
-        payload: Mapping[str, Any],
-    ) -> OperatorInsert:
-        now = utc_now()
-        with self._write():
-            if self._conn.execute("SELECT 1 FROM operators WHERE name = ?", (row.name,)).fetchone():
-                return "name-taken"
-            empty = self._conn.execute("SELECT 1 FROM operators LIMIT 1").fetchone() is None
-            if empty and row.role != first_role:
-                return "first-role"
-            self._conn.execute(
-                "INSERT INTO operators (name, role, pin_hash, disabled, failed_attempts, "
-                "locked_until, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.name,
-                    row.role,
-                    row.pin_hash,
-                    int(row.disabled),
-                    row.failed_attempts,
-                    row.locked_until,
-                    now,
-                    now,
-                ),
-            )
-            self._append_in_tx(record_type, actor, payload)
-        return "added"
-
-    def update_operator(
-        self,
-        expected: OperatorRow,
-        new: OperatorRow,
-        *,
-        actor: Actor,
-        records: Sequence[tuple[str, Mapping[str, Any]]],
-    ) -> OperatorRow | None:
-        if new.name.casefold() != expected.name.casefold():
-            raise ValueError("update_operator cannot rename an operator")
-        with self._write():
-            cur = self._conn.execute(
-                "UPDATE operators SET role = ?, pin_hash = ?, disabled = ?, failed_attempts = ?, "
-                "locked_until = ?, updated_at = ? WHERE name = ? AND role = ? AND pin_hash = ? "
-                "AND disabled = ? AND failed_attempts = ? AND locked_until IS ?",
-                (
-                    new.role,
-                    new.pin_hash,
-                    int(new.disabled),
-                    new.failed_attempts,
-                    new.locked_until,
-                    utc_now(),
-                    expected.name,
-                    expected.role,
-                    expected.pin_hash,
-                    int(expected.disabled),
-                    expected.failed_attempts,
-                    expected.locked_until,
-                ),
-            )
-            if cur.rowcount != 1:
-                return None
-            for record_type, payload in records:
-                self._append_in_tx(record_type, actor, payload)
-        return self.operator_row(expected.name)
 
     # --- runner lock and recovery ---------------------------------------------------------------------
 
     def acquire_runner(self, actor: Actor) -> list[str]:
-        if self.readonly:
-            raise StoreReadOnly(
-                _("read-only: {path} was opened read-only; marking needs to write to it").format(
-                    path=self.path
-                )
-            )
+        self._check_can_run()
         try:
             got = self._lock.try_acquire()
         except OSError as exc:
@@ -1033,19 +625,7 @@ class SqliteStore(Store):
                 exc, _("cannot take the runner lock {path}").format(path=self._lock.path)
             ) from exc
         if not got:
-            who = self.runner_info()
-            detail = (
-                " "
-                + _("(pid {pid} on {host}, operator {operator}, since {since})").format(
-                    pid=who["pid"], host=who["host"], operator=who["operator"], since=who["since"]
-                )
-                if who
-                else ""
-            )
-            raise StoreError(
-                _("{path}: another runner is marking from this store").format(path=self.path)
-                + detail
-            )
+            raise self._another_runner(self.runner_info())
         with self._write():
             self._conn.execute("DELETE FROM runner")
             self._conn.execute(
@@ -1099,26 +679,13 @@ class SqliteStore(Store):
             probe.release()
 
     def _recover_locked(self, actor: Actor) -> list[str]:
-        codes: list[str] = []
+        """With the runner lock held: every item in marking is a dead runner's."""
         with self._write():
             rows = self._conn.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM items WHERE state = 'marking' ORDER BY id"
+                f"SELECT {ITEM_COLUMNS} FROM items WHERE state = 'marking' ORDER BY id"
             ).fetchall()
-            # only what the journal also shows in marking: a row edited into marking is left
-            # alone (log verify names it, and every command refuses to act on it)
-            try:
-                proven = replay(self.records()) if rows else {}
-            except JournalError:
-                proven = {}  # a journal that does not replay proves nothing: recover nothing
-            # one transaction for all of them: recovery is all or nothing
-            for row in rows:
-                item = _item(row)
-                known = proven.get(item.code)
-                if known is None or known.state is not State.MARKING:
-                    continue
-                if self._apply_in_tx(self.recovery_change(item, actor)) is not None:
-                    codes.append(item.code)
-        return codes
+            # the proof is the whole journal: one that does not replay recovers nothing
+            return self._recover_in_tx([item_of(r) for r in rows], actor, self.records)
 
 
 def _split_sql(script: str) -> list[str]:
