@@ -14,7 +14,7 @@ from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.job.layout import build_job
 from markstation.preview.scene import symbology_name
-from markstation.preview.verify import verify_codes
+from markstation.preview.verify import CodeCheck, verify_codes
 from markstation.profiles import LayoutProfile, MachineProfile, MaterialProfile
 
 
@@ -32,6 +32,15 @@ def build_verified_job(
     ``min_grade``. Previews use ``build_job`` and verify on request.
     """
     job = build_job(code, layout=layout, material=material, machine=machine)
+    verify_job(job, layout=layout, machine=machine)
+    return job
+
+
+def verify_job(job: Job, *, layout: LayoutProfile, machine: MachineProfile) -> list[CodeCheck]:
+    """The gate's second half on a built job: every 2D code decoded back from the burn
+    (:class:`~markstation.errors.VerifyError` if one does not read back exactly) and graded no
+    lower than the layout's ``min_grade``; returns the checks (decode and grade), for a preview
+    that shows them."""
     checks = verify_codes(job, machine)
     if layout.min_grade:
         from markstation.preview.grade import grade_value
@@ -51,7 +60,7 @@ def build_verified_job(
                         weakest=_parameter_name(check.grade.weakest),
                     )
                 )
-    return job
+    return checks
 
 
 def _parameter_name(key: str) -> str:

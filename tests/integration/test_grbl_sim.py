@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -514,3 +516,52 @@ def test_cli_sim_grbl_needs_pty() -> None:
 
     result = CliRunner().invoke(grbl_cmd, [])
     assert result.exit_code != 0 and "--pty" in result.output
+
+
+def test_render_png_draws_dots_as_wide_as_the_dot_model(tmp_path: Path) -> None:
+    """Dots (the codec's short M4 move, or a G4 dwell under M3) at the diameter the job's dot model
+    gives for the dwell and S share they burned with; a line at the spot."""
+    from PIL import Image
+
+    from markstation.devices.sim.render import burned_dot_mm
+    from markstation.job.ir import Dot
+    from markstation.profiles import load_material
+
+    material = load_material("blued-steel-gantry")
+    spot = 0.08
+    line = Polyline(((-3.0, -3.0), (3.0, -3.0)))
+    dots = (Dot(0.0, 0.0, 0.004), Dot(3.0, 0.0, 0.0005))
+    job = Job((Layer("dots", MarkParams(20.0, 50.0, 1.0), (*dots, line)),))
+    h = Harness()
+    try:
+        for wire in encode_job(job, GEO).wire():
+            h.sim.feed(wire)
+            assert h.sim.wait_idle()
+        x, y = GEO.to_machine(-3.0, 0.0)
+        for text in (f"G0X{x:.3f}Y{y:.3f}", "G1F100M3S250", "G4P0.004", "M5"):
+            h.reply(text)  # a dwell at rest under M3: 4 ms at 25 %
+        out = h.sim.render_png(
+            tmp_path / "burn.png", spot_mm=spot, px_per_mm=200, material=material
+        )
+        burns = h.sim.burns()
+    finally:
+        h.close()
+    pts = [p for s in burns for p in s]
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    margin = max(1.0, 0.05 * max(max(xs) - min(xs), max(ys) - min(ys)))
+    left, top = min(xs) - margin, max(ys) + margin
+    with Image.open(out) as image:
+        burned = np.asarray(image) > 127
+
+    def run_mm(row_mm: float, x_mm: float, vertical: bool = False) -> float:
+        r, c = round((top - row_mm) * 200), round((x_mm - left) * 200)
+        cut = burned[r - 100 : r + 100, c] if vertical else burned[r, c - 100 : c + 100]
+        return int(np.count_nonzero(cut)) / 200
+
+    for dot, power in ((dots[0], 50.0), (dots[1], 50.0), (Dot(-3.0, 0.0, 0.004), 25.0)):
+        model = spot + material.dot_growth_mm * power / 100 * math.sqrt(dot.dwell_s * 1e3)
+        assert burned_dot_mm(dot.dwell_s, power, spot_mm=spot, material=material) == (
+            pytest.approx(model)
+        )
+        assert run_mm(dot.y, dot.x) == pytest.approx(model, abs=2 / 200)
+    assert run_mm(-3.0, 0.0, vertical=True) == pytest.approx(spot, abs=2 / 200)  # the line

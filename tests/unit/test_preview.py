@@ -353,3 +353,19 @@ def test_ocr_reads_the_human_line_from_the_burn(tmp_path: Path, code: str) -> No
         check=False,
     )
     assert result.stdout.strip() == code
+
+
+def test_labels_keep_their_accents_or_fold_to_plain_letters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spanish labels are drawn in a system font with accents; without one, the built-in font
+    (no accented letters) gets them folded, never as empty boxes."""
+    from markstation.preview import png, ui_font
+
+    assert ui_font.ascii_fold("diseño · código · máquina") == "diseno · codigo · maquina"
+    found = ui_font.system_sans()
+    if found is not None:
+        assert png._shown("diseño") == "diseño"
+        assert found[0].is_file() and found[1].is_file()
+    monkeypatch.setattr(png, "system_sans", lambda: None)
+    assert png._shown("diseño") == "diseno"

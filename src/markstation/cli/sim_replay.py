@@ -17,7 +17,10 @@ from markstation.cli.translate import Command
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default=None,
-    help="Write the burn as a PNG here (strokes drawn at the machine's spot size).",
+    help=(
+        "Write the burn as a PNG here (strokes drawn at the machine's spot size, dots as wide "
+        "as the dot model of the machine's default material makes them)."
+    ),
 )
 @machine_option
 def replay(capture: Path, output: Path | None, machine: str | None) -> None:
@@ -28,11 +31,10 @@ def replay(capture: Path, output: Path | None, machine: str | None) -> None:
     is summarised (and drawn with -o). The machine profile sets the lens field (galvo units to mm).
     """
     from markstation.devices.sim.lmc.replay import closed_strokes, replay_file
-    from markstation.devices.sim.render import render_strokes
-    from markstation.profiles import default_machine_for, load_machine
+    from markstation.profiles import default_machine_for, load_machine, load_material
 
     profile = load_machine(machine) if machine else default_machine_for("lmc")
-    report, _board = replay_file(capture, profile)
+    report, board = replay_file(capture, profile)
     click.echo(f"capture:        {capture}")
     click.echo(
         f"transfers:      {report.transfers} ({report.commands} commands, "
@@ -47,5 +49,8 @@ def replay(capture: Path, output: Path | None, machine: str | None) -> None:
     for line in report.first_mismatches[:3]:
         click.echo(f"  mismatch: {line}")
     if output is not None:
-        render_strokes(report.strokes, output, spot_mm=profile.spot_mm)
+        # a capture does not say what it was burned on: the material a mark on this machine
+        # gets without --material sets how far its dots grow
+        material = load_material(None, machine=profile)
+        board.render_png(output, spot_mm=profile.spot_mm, material=material)
         click.echo(f"burn image:     {output}")

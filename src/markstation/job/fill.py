@@ -461,10 +461,10 @@ def dot_plan(
     """(dwell_s, diameter_mm) of the dots that fill modules of ``module_mm``.
 
     The dwell makes the modelled dot as wide as the module, but is never shorter than
-    ``min_dwell_s`` (the dot then stops at the module's width: the preview draws it no wider, as
-    the module is all a dot may cover). A material whose dots do not grow (``growth_mm`` or the
-    power 0) burns spot-sized dots. :class:`SymbolError` when the module is wider than the largest
-    clean dot (``max_mm``).
+    ``min_dwell_s``; a longer minimum dwell burns a wider dot, and the diameter says so (up to
+    ``max_mm``), so the preview and the decode check see the overlap the burn will have. A
+    material whose dots do not grow (``growth_mm`` or the power 0) burns spot-sized dots.
+    :class:`SymbolError` when the module is wider than the largest clean dot (``max_mm``).
     """
     if module_mm > max_mm + 1e-9:
         raise SymbolError(
@@ -480,7 +480,13 @@ def dot_plan(
         # unless the spot is about as wide as the module)
         return (min_dwell_s, spot_mm)
     dwell_s = ((module_mm - spot_mm) / rate) ** 2 / 1e3
-    return (max(dwell_s, min_dwell_s), module_mm)
+    if dwell_s >= min_dwell_s:
+        return (dwell_s, module_mm)
+    # the machine cannot dwell that briefly: the dot grows past the module
+    grown = dot_diameter_mm(
+        min_dwell_s, power_pct, spot_mm=spot_mm, growth_mm=growth_mm, max_mm=max_mm
+    )
+    return (min_dwell_s, max(grown, module_mm))
 
 
 def _dots(

@@ -37,6 +37,7 @@ from markstation.preview.scene import (
     view_bounds,
     writing,
 )
+from markstation.preview.ui_font import ascii_fold, system_sans
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -69,8 +70,17 @@ TEXT_SHADES = 16
 PALETTE_SIZE = 256
 
 
+@functools.lru_cache(maxsize=64)
 def _font(size: int) -> Font:
-    return ImageFont.load_default(size=size)
+    found = system_sans()
+    if found is None:
+        return ImageFont.load_default(size=size)  # ASCII only: _shown() folds the text
+    return ImageFont.truetype(str(found[0]), size)
+
+
+def _shown(text: str) -> str:
+    """``text`` as the preview font can draw it (accents dropped when it is Pillow's own)."""
+    return text if system_sans() is not None else ascii_fold(text)
 
 
 @functools.lru_cache(maxsize=512)
@@ -84,6 +94,7 @@ def _text_cover(
     places, and FreeType need not lay them out again for every item.
     """
     font = _font(size)
+    text = _shown(text)
     left, top, right, bottom = ImageDraw.Draw(Image.new("L", (1, 1))).textbbox(
         (dx, dy), text, font=font
     )
@@ -98,7 +109,7 @@ def _text_cover(
 @functools.lru_cache(maxsize=1024)
 def _text_w(text: str, size: int) -> float:
     """The advance of ``text`` in the preview font at ``size`` px, laid out anti-aliased."""
-    return ImageDraw.Draw(Image.new("L", (1, 1))).textlength(text, font=_font(size))
+    return ImageDraw.Draw(Image.new("L", (1, 1))).textlength(_shown(text), font=_font(size))
 
 
 def _blend(ground: RGB, ink: RGB, alpha: int) -> RGB:
@@ -345,19 +356,26 @@ def _draw_outlines(
     if fld.x_min >= vx0 or fld.x_max <= vx1 or fld.y_min >= vy0 or fld.y_max <= vy1:
         _dashed_rect(canvas, view.box(field_box), FIELD_COLOUR, 2)
         legend.append(
-            (FIELD_COLOUR, f"field {machine.field_width_mm:g} x {machine.field_height_mm:g} mm")
+            (
+                FIELD_COLOUR,
+                _("field {w:g} x {h:g} mm").format(
+                    w=machine.field_width_mm, h=machine.field_height_mm
+                ),
+            )
         )
     else:
-        legend.append((FIELD_COLOUR, f"field {machine.field_width_mm:g} mm (beyond view)"))
+        legend.append(
+            (FIELD_COLOUR, _("field {w:g} mm (beyond view)").format(w=machine.field_width_mm))
+        )
     if safe_area is not None:
         box = view.box(safe_area)
         _dashed_rect(canvas, box, SAFE_COLOUR, 2)
         w, h = safe_area[2] - safe_area[0], safe_area[3] - safe_area[1]
-        legend.append((SAFE_COLOUR, f"safe area {fmt_mm(w)} x {fmt_mm(h)} mm"))
+        legend.append((SAFE_COLOUR, _("safe area {w} x {h} mm").format(w=fmt_mm(w), h=fmt_mm(h))))
     for code in job.codes:
         draw.rectangle(view.box(code.bbox), outline=canvas.ink(CODE_COLOUR), width=1)
     if job.codes:
-        legend.append((CODE_COLOUR, "2D code + quiet zone"))
+        legend.append((CODE_COLOUR, _("2D code + quiet zone")))
     if bounds is not None:
         x0, y0, x1, y1 = view.box(bounds)
         bbox = canvas.ink(BBOX_COLOUR)
@@ -369,7 +387,7 @@ def _draw_outlines(
         ly = y1 + 4 if y1 + 22 < view.top + view.height else y0 - 18
         draw.rectangle((lx - 3, ly - 1, lx + tw + 3, ly + 15), fill=bbox)
         canvas.text((lx, ly), label, font, (255, 255, 255), BBOX_COLOUR)
-        legend.append((BBOX_COLOUR, "marked extent"))
+        legend.append((BBOX_COLOUR, _("marked extent")))
     # the field centre, where the galvo rests
     if vx0 < 0 < vx1 and vy0 < 0 < vy1:
         cx, cy = view.px(0, 0)
@@ -451,12 +469,14 @@ def draw_preview(
     draw.rectangle((0, 0, width, HEADER_H), fill=canvas.ink(HEADER))
     big = 26
     small = 14
-    canvas.text((GAP, 8), info.code or "(no mark code)", big, white, HEADER)
-    profiles = f"layout {info.layout}  ·  material {info.material}  ·  machine {machine.name}"
+    canvas.text((GAP, 8), info.code or _("(no mark code)"), big, white, HEADER)
+    profiles = _("layout {layout}  ·  material {material}  ·  machine {machine}").format(
+        layout=info.layout, material=info.material, machine=machine.name
+    )
     canvas.text((GAP, 40), profiles, small, (190, 198, 208), HEADER)
-    tag = "markstation · dry-run preview"
+    tag = _("markstation · dry-run preview")
     canvas.text((width - GAP - _text_w(tag, small), 12), tag, small, (150, 160, 172), HEADER)
-    est = f"est. {format_duration(info.estimate_s)}"
+    est = _("est. {duration}").format(duration=format_duration(info.estimate_s))
     canvas.text((width - GAP - _text_w(est, big), 30), est, big, white, HEADER)
 
     # the burn view: grid on the bare surface, the burn over it
@@ -489,33 +509,37 @@ def draw_preview(
             (detail_left, top, detail_left + DETAIL_W, top + detail_h), fill=canvas.ink(PANEL)
         )
         title = 15
-        canvas.text((detail_left + 12, top + 8), "2D code detail", title, INK, PANEL)
+        canvas.text((detail_left + 12, top + 8), _("2D code detail"), title, INK, PANEL)
         img, dppm = _detail(canvas, strokes, code, machine.spot_mm, surface, DETAIL_W - 24)
         canvas.image.paste(img, (detail_left + 12, top + 32))
         rows = len(code.matrix)
         cols = len(code.matrix[0]) if code.matrix else 0
-        line1 = (
-            f"{symbology_name(code.symbology)} {cols}x{rows} · module {code.module_mm:.2f} mm"
-            + (" · inverse" if code.inverse else "")
-        )
+        line1 = _("{name} {cols}x{rows} · module {module:.2f} mm").format(
+            name=symbology_name(code.symbology), cols=cols, rows=rows, module=code.module_mm
+        ) + (_(" · inverse") if code.inverse else "")
         canvas.text((detail_left + 12, top + 32 + DETAIL_W - 24 + 6), line1, small, INK, PANEL)
         check = next((c for c in checks if c.payload == code.payload), None)
         colour: RGB
+        grade_line: tuple[str, RGB] | None = None
         if check is None:
             status, colour = (
-                f"spot {machine.spot_mm:g} mm · magnified {dppm / px_per_mm:.1f}x",
+                _("spot {spot:g} mm · magnified {factor:.1f}x").format(
+                    spot=machine.spot_mm, factor=dppm / px_per_mm
+                ),
                 MUTED,
             )
-        elif check.ok and check.grade is not None:
-            status = _("decodes exactly: {decoded} · grade {grade}").format(
-                decoded=check.decoded, grade=check.grade.short()
-            )
-            colour = OK_COLOUR if check.grade.letter in "AB" else MUTED
         elif check.ok:
-            status, colour = f"decodes exactly: {check.decoded}", OK_COLOUR
+            status = _("decodes exactly: {decoded}").format(decoded=check.decoded)
+            colour = OK_COLOUR
+            if check.grade is not None:  # its own line: a long code pushed it past the panel
+                grade_colour = OK_COLOUR if check.grade.letter in "AB" else MUTED
+                grade_line = (_("grade {grade}").format(grade=check.grade.short()), grade_colour)
         else:
             status, colour = check.describe(), BAD_COLOUR
-        canvas.text((detail_left + 12, top + 32 + DETAIL_W - 24 + 26), status, small, colour, PANEL)
+        below = top + 32 + DETAIL_W - 24
+        canvas.text((detail_left + 12, below + 26), status, small, colour, PANEL)
+        if grade_line is not None:
+            canvas.text((detail_left + 12, below + 46), grade_line[0], small, grade_line[1], PANEL)
 
     # footer: figures and legend
     fy = height - FOOTER_H
@@ -524,13 +548,13 @@ def draw_preview(
     label = 12
     value = 18
     figures = [
-        ("size", f"{info.size_mm[0]:.2f} x {info.size_mm[1]:.2f} mm"),
-        ("strokes", f"{info.strokes}"),
-        ("marked", f"{info.marked_mm:.0f} mm"),
-        ("jumps", f"{info.jump_mm:.0f} mm"),
-        ("est. time", format_duration(info.estimate_s)),
-        ("spot", f"{machine.spot_mm:g} mm"),
-        ("scale", f"{px_per_mm:.1f} px/mm"),
+        (_("size"), f"{info.size_mm[0]:.2f} x {info.size_mm[1]:.2f} mm"),
+        (_("strokes"), f"{info.strokes}"),
+        (_("marked"), f"{info.marked_mm:.0f} mm"),
+        (_("jumps"), f"{info.jump_mm:.0f} mm"),
+        (_("est. time"), format_duration(info.estimate_s)),
+        (_("spot"), f"{machine.spot_mm:g} mm"),
+        (_("scale"), f"{px_per_mm:.1f} px/mm"),
     ]
     x = GAP
     for name, text in figures:

@@ -24,6 +24,8 @@ Bounds = tuple[float, float, float, float]
 
 #: largest raster the preview functions will allocate (pixels per side), a guard against typos
 MAX_RASTER_PX = 12000
+#: a modelled dot narrower than this many pixels is drawn anti-aliased (:func:`rasterize_dots`)
+DOT_SAMPLE_PX = 16
 
 
 def raster_size(bounds: Bounds, px_per_mm: float) -> tuple[int, int]:
@@ -343,3 +345,57 @@ def dot_rings(x: float, y: float, diameter_mm: float, spot_mm: float) -> list[li
         ring.append(ring[0])
         rings.append(ring)
     return rings
+
+
+def rasterize_dots(
+    polylines: Sequence[Sequence[Point]],
+    dot_mm: Sequence[float],
+    *,
+    spot_mm: float,
+    bounds: Bounds,
+    px_per_mm: float,
+) -> Image.Image:
+    """:func:`rasterize`, with each dot (a one-point stroke) drawn as wide as it burns.
+
+    ``dot_mm[i]`` is the burned diameter of ``polylines[i]`` when that is a dot (the dot model,
+    :func:`markstation.job.fill.dot_diameter_mm`; ``Dot.diameter_mm`` for a job). Strokes, and
+    dots of 0 or at most the spot, are drawn exactly as :func:`rasterize` draws them. A wider dot
+    is the disc of its diameter at any scale; where it spans fewer than :data:`DOT_SAMPLE_PX`
+    pixels it is anti-aliased (the share of each pixel it covers, :func:`burn_coverage`), as
+    pixel-centre sampling of a grid of dots about as wide as two pixels can miss or double them
+    all. (The rings of :func:`job_strokes` need a raster fine enough for the spot: a coarse one,
+    a thumbnail, widens each ring to its half-pixel minimum, and the dot with it.)
+    """
+    import numpy as np
+    from PIL import Image
+
+    width, height = raster_size(bounds, px_per_mm)
+    plain: list[Sequence[Point]] = []
+    wide: dict[float, list[Sequence[Point]]] = {}
+    quantum = 100 * px_per_mm  # diameters to 1/100 px: a raster per size, and few sizes
+    for stroke, diameter in zip(polylines, dot_mm, strict=True):
+        if len(stroke) == 1 and diameter > spot_mm:
+            wide.setdefault(round(diameter * quantum) / quantum, []).append(stroke)
+        else:
+            plain.append(stroke)
+    mask = burn_mask(plain, spot_mm=spot_mm, bounds=bounds, px_per_mm=px_per_mm)
+    for diameter, dots in wide.items():
+        ss = min(
+            max(1, math.ceil(DOT_SAMPLE_PX / (diameter * px_per_mm))),
+            15,  # a count of 15² sub-pixels still fits a byte
+            MAX_RASTER_PX // max(width, height),
+        )
+        if ss <= 1:
+            disc = burn_mask(dots, spot_mm=diameter, bounds=bounds, px_per_mm=px_per_mm)
+        else:
+            count = burn_coverage(
+                dots,
+                spot_mm=diameter,
+                origin=(bounds[0], bounds[3]),
+                size=(width, height),
+                px_per_mm=px_per_mm,
+                supersample=ss,
+            )
+            disc = ((count.astype(np.uint16) * 255 + ss * ss // 2) // (ss * ss)).astype(np.uint8)
+        np.maximum(mask, disc, out=mask)
+    return Image.frombytes("L", (width, height), mask.tobytes())

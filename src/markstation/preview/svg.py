@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.preview.scene import (
     fmt_mm,
@@ -143,17 +144,28 @@ def svg_text(
     )
     size = f"{info.size_mm[0]:.2f} × {info.size_mm[1]:.2f} mm"
     lines = [
-        (1.15, "bold", info.code or "(no mark code)"),
+        (1.15, "bold", info.code or _("(no mark code)")),
         (
             0.8,
             "normal",
-            f"layout {info.layout} · material {info.material} · machine {machine.name}",
+            _("layout {layout}  ·  material {material}  ·  machine {machine}").format(
+                layout=info.layout, material=info.material, machine=machine.name
+            ),
         ),
         (
             0.8,
             "normal",
-            f"{size} · {info.strokes} strokes · marked {info.marked_mm:.0f} mm · jumps "
-            f"{info.jump_mm:.0f} mm · est. {format_duration(info.estimate_s)} · spot {spot:g} mm",
+            _(
+                "{size} · {strokes} strokes · marked {marked:.0f} mm · jumps {jumps:.0f} mm · "
+                "est. {duration} · spot {spot:g} mm"
+            ).format(
+                size=size,
+                strokes=info.strokes,
+                marked=info.marked_mm,
+                jumps=info.jump_mm,
+                duration=format_duration(info.estimate_s),
+                spot=spot,
+            ),
         ),
     ]
     out.append('<g id="caption" fill="#1f2933" font-family="sans-serif">')

@@ -15,6 +15,7 @@ from pathlib import Path
 from markstation.errors import ConfigError, JobError
 from markstation.job.estimate import estimate_seconds
 from markstation.job.ir import Job
+from markstation.job.layout import build_job
 from markstation.profiles import (
     DEFAULT_MACHINE,
     LayoutProfile,
@@ -24,7 +25,7 @@ from markstation.profiles import (
     load_machine,
     load_material,
 )
-from markstation.queue.runner import Estimator, JobBuilder, default_builder
+from markstation.queue.runner import Estimator, JobBuilder
 from markstation.queue.states import RUNNABLE
 from markstation.queue.store import Store
 
@@ -37,6 +38,8 @@ class DryRunItem:
     estimate_s: float | None
     decode: str  # "ok", "no 2D code", or the problem
     error: str | None = None
+    #: the verification grade of each 2D code ("A (4.0)"; "; " between codes), "" if none
+    grade: str = ""
 
 
 def _safe_name(code: str) -> str:
@@ -58,7 +61,8 @@ def dry_run(
 
     Writes ``<code>.png`` per item and ``dry-run.csv`` listing all of them into ``out_dir``.
     """
-    from markstation.preview import render_png, verify_codes
+    from markstation.preview import CodeCheck, render_png, verify_codes
+    from markstation.verify import verify_job
 
     mach = (
         machine
@@ -68,7 +72,6 @@ def dry_run(
     mat = (
         material if isinstance(material, MaterialProfile) else load_material(material, machine=mach)
     )
-    make_job = build or default_builder
     est: Estimator
     if estimator is None:
         from markstation.devices.estimate import device_estimate_seconds
@@ -93,23 +96,30 @@ def dry_run(
         items = items[:limit]
     results: list[DryRunItem] = []
     for item in items:
+        checks: list[CodeCheck] = []
         try:
             layout = layouts.get(item.layout) or load_layout(item.layout)
             layouts[item.layout] = layout
-            job = make_job(item.code, layout, mat, mach)
+            if build is None:  # the runner's own gate (build_verified_job), keeping its checks
+                job = build_job(item.code, layout=layout, material=mat, machine=mach)
+                checks = verify_job(job, layout=layout, machine=mach)
+            else:
+                job = build(item.code, layout, mat, mach)
         except (JobError, ConfigError) as exc:
             entry = DryRunItem(item.code, item.serial, None, None, "not built", str(exc))
         else:
-            png = out / f"{_safe_name(item.code)}.png"
-            seconds = est(job)
-            render_png(job, mach, png, estimate_s=seconds)  # the picture says what the CSV says
             decode = "ok" if job.codes else "no 2D code"
-            if build is not None:  # the default builder (build_verified_job) has just decoded them
+            if build is not None:  # a custom builder: decode here what the gate would
                 try:
-                    verify_codes(job, mach)
+                    checks = verify_codes(job, mach)
                 except JobError as exc:
                     decode = str(exc)
-            entry = DryRunItem(item.code, item.serial, png, seconds, decode)
+            png = out / f"{_safe_name(item.code)}.png"
+            seconds = est(job)
+            # the picture says what the CSV says: the same estimate, decode and grade
+            render_png(job, mach, png, layout=layout, checks=checks, estimate_s=seconds)
+            grade = "; ".join(c.grade.short() for c in checks if c.grade is not None)
+            entry = DryRunItem(item.code, item.serial, png, seconds, decode, grade=grade)
         results.append(entry)
         if progress:
             progress(entry)
@@ -117,7 +127,7 @@ def dry_run(
 
     with (out / "dry-run.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["mark_code", "serial", "preview", "estimate_s", "decode", "error"])
+        w.writerow(["mark_code", "serial", "preview", "estimate_s", "decode", "grade", "error"])
         for r in results:
             w.writerow(
                 csv_cell(cell)  # the serial came from a registry file: no live formulas
@@ -127,6 +137,7 @@ def dry_run(
                     r.preview.name if r.preview else "",
                     f"{r.estimate_s:.3f}" if r.estimate_s is not None else "",
                     r.decode,
+                    r.grade,
                     r.error or "",
                 ]
             )

@@ -172,8 +172,9 @@ class _Thumbnails:
         self._material: Any = None
 
     def png(self, item: Item) -> bytes | None:
+        from markstation.job.ir import Dot
         from markstation.job.layout import build_job
-        from markstation.preview.raster import job_strokes, rasterize
+        from markstation.preview.raster import job_strokes, rasterize_dots
         from markstation.profiles import DEFAULT_MACHINE, load_layout, load_machine, load_material
 
         try:
@@ -196,8 +197,11 @@ class _Thumbnails:
             pad = 0.8
             box = (x0 - pad, y0 - pad, x1 + pad, y1 + pad)
             side = max(box[2] - box[0], box[3] - box[1])
-            image = rasterize(
+            # dots as wide as they burn (the dot model's Dot.diameter_mm, as the preview draws
+            # them), each an exact disc: the preview's rings would swell at thumbnail scale
+            image = rasterize_dots(
                 job_strokes(job),
+                [p.diameter_mm if isinstance(p, Dot) else 0.0 for _, p in job.primitives()],
                 spot_mm=self._machine.spot_mm,
                 bounds=box,
                 px_per_mm=THUMB_PX / side,
@@ -215,25 +219,23 @@ class _Thumbnails:
 
 
 def _font_names() -> tuple[str, str]:
-    """(regular, bold): DejaVu Sans when installed (all of Latin, Greek, Cyrillic), else Helvetica."""
+    """(regular, bold): the system sans-serif the previews use (accented letters included,
+    :mod:`markstation.preview.ui_font`), else Helvetica (its PDF encoding covers Spanish)."""
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.ttfonts import TTFont
 
-    candidates = [
-        Path("/usr/share/fonts/truetype/dejavu"),
-        Path("/usr/share/fonts/dejavu"),
-        Path("C:/Windows/Fonts"),
-    ]
-    for d in candidates:
-        regular, bold = d / "DejaVuSans.ttf", d / "DejaVuSans-Bold.ttf"
-        if regular.is_file() and bold.is_file():
-            try:
-                if "MS-Sans" not in pdfmetrics.getRegisteredFontNames():
-                    pdfmetrics.registerFont(TTFont("MS-Sans", str(regular)))
-                    pdfmetrics.registerFont(TTFont("MS-Sans-Bold", str(bold)))
-                return "MS-Sans", "MS-Sans-Bold"
-            except Exception:  # an unreadable font file: fall back to Helvetica
-                break
+    from markstation.preview.ui_font import system_sans
+
+    found = system_sans()
+    if found is not None:
+        regular, bold = found
+        try:
+            if "MS-Sans" not in pdfmetrics.getRegisteredFontNames():
+                pdfmetrics.registerFont(TTFont("MS-Sans", str(regular)))
+                pdfmetrics.registerFont(TTFont("MS-Sans-Bold", str(bold)))
+            return "MS-Sans", "MS-Sans-Bold"
+        except Exception:  # an unreadable font file (or a .ttc): fall back to Helvetica
+            pass
     return "Helvetica", "Helvetica-Bold"
 
 

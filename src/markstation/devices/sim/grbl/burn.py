@@ -25,8 +25,13 @@ class BurnRecorder:
         #: the highest S that burned (after override and the $30 clamp)
         self.max_burn_s = 0.0
         self.all_strokes: list[list[Point]] = []  # machine mm, every stroke since creation
+        #: one per stroke of ``all_strokes``: (dwell s, S) of a dot, None for a line
+        self.all_dots: list[tuple[float, float] | None] = []
         self._strokes: list[list[Point]] = []  # machine mm, closed strokes of the current job
         self._stroke: list[Point] | None = None
+        #: the open stroke's time under the beam at the programmed feed (s), and its highest S
+        self._stroke_on_s = 0.0
+        self._stroke_s = 0.0
         self._job: int | None = None
 
     @property
@@ -50,27 +55,36 @@ class BurnRecorder:
         else:
             self.close_stroke()
             self._stroke = [pa, pb]
+        if block.feed_mm_min > 0:
+            self._stroke_on_s += (f1 - f0) * block.length() / (block.feed_mm_min / 60.0)
+        self._stroke_s = max(self._stroke_s, block.burn_s)
 
-    def dot(self, x: float, y: float, s: float) -> None:
-        """The output is on at rest (a dwell): a spot."""
+    def dot(self, x: float, y: float, s: float, dwell_s: float = 0.0) -> None:
+        """The output is on at rest (a ``G4`` dwell of ``dwell_s``): a spot."""
         self.close_stroke()
         self.open_job()
         spot = [(x, y)]
         self._strokes.append(spot)
         self.all_strokes.append(spot)
+        self.all_dots.append((dwell_s, s))
         self.max_burn_s = max(self.max_burn_s, s)
 
     def close_stroke(self) -> None:
         stroke, self._stroke = self._stroke, None
+        on_s, s, self._stroke_on_s, self._stroke_s = self._stroke_on_s, self._stroke_s, 0.0, 0.0
         if not stroke:
             return
         length = sum(math.dist(stroke[i], stroke[i + 1]) for i in range(len(stroke) - 1))
+        dot: tuple[float, float] | None = None
         if length <= DOT_MOVE_MM * 1.5:  # a dot marked as a tiny move (see codec) is a dot
             xs = [p[0] for p in stroke]
             ys = [p[1] for p in stroke]
             stroke = [((min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2)]
+            # under M4 the move delivers S for its programmed time: the dwell the codec asked for
+            dot = (on_s, s)
         self._strokes.append(stroke)
         self.all_strokes.append(stroke)
+        self.all_dots.append(dot)
 
     def open_job(self) -> None:
         if self._job is not None:
@@ -95,6 +109,10 @@ class BurnRecorder:
         if self._stroke:
             strokes.append(list(self._stroke))
         return [self.to_field(s) for s in strokes]
+
+    def dots(self) -> list[tuple[float, float] | None]:
+        """One per stroke of :meth:`burns`: (dwell s, S) of a dot, None for a line."""
+        return [*self.all_dots, None] if self._stroke else [*self.all_dots]
 
     def to_field(self, stroke: list[Point]) -> list[Point]:
         return [self.geometry.to_field(x, y) for x, y in stroke]

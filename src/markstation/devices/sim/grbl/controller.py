@@ -30,6 +30,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from markstation.devices.grbl.codec import Geometry
 from markstation.devices.grbl.planner import Move, PlannerSettings, Vec, block_time
@@ -45,8 +47,12 @@ from markstation.devices.sim.grbl.settings import (
     system_command,
 )
 from markstation.devices.sim.ledger import Ledger
+from markstation.devices.sim.render import render_strokes
 from markstation.devices.sim.timing import INSTANT, scaled
 from markstation.job.ir import Point
+
+if TYPE_CHECKING:
+    from markstation.profiles import MaterialProfile
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +195,33 @@ class GrblController:
         """Every stroke burned since the simulator started, in mm of the field frame."""
         with self._cv:
             return self.burn.burns()
+
+    def render_png(
+        self,
+        path: str | Path,
+        *,
+        spot_mm: float,
+        px_per_mm: float = 0,
+        material: MaterialProfile | None = None,
+    ) -> Path:
+        """Draw every burned stroke into a PNG; returns the path.
+
+        Strokes at ``spot_mm``; each dot as wide as the dot model makes it for the time the beam
+        was on it (the dot move at its programmed feed, or the ``G4`` dwell) and its S as a share
+        of ``$30``, on ``material`` (the job's, when the caller knows it; else the profile
+        defaults, see :mod:`markstation.devices.sim.render`).
+        """
+        with self._cv:
+            strokes = self.burn.burns()
+            burned = self.burn.dots()
+            max_s = self.settings[30]
+        dots = [
+            None if dot is None else (dot[0], 100.0 * dot[1] / max_s if max_s > 0 else None)
+            for dot in burned
+        ]
+        return render_strokes(
+            strokes, path, spot_mm=spot_mm, px_per_mm=px_per_mm, dots=dots, material=material
+        )
 
     @property
     def max_burn_s(self) -> float:

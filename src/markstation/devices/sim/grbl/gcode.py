@@ -508,7 +508,7 @@ def _queue_steps(sim: GrblController, ln: Line, spindle_change: bool) -> None:
             if s > 0 and (
                 not sim.settings[32] or (m.spindle == "M3" and m.motion in ("1", "2", "3"))
             ):
-                sim.burn.dot(sim.pos[0], sim.pos[1], s)  # the output is on at rest: a spot
+                sim.burn.dot(sim.pos[0], sim.pos[1], s, dwell)  # the output is on at rest: a spot
             end = t + scaled(dwell, sim.speed)
             if end > t and sim.pending is not None:
                 sim.pending.steps.insert(1, ("dwell", end))
