@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
 from markstation.errors import ConfigError, VerifyError
 from markstation.job.ir import CodeRegion
 from markstation.job.layout import build_job
-from markstation.preview.grade import fixed_segments, grade_value, letter
+from markstation.preview.grade import (
+    Grid,
+    _centroid_error,
+    design_grid,
+    fixed_segments,
+    grade_value,
+    letter,
+)
 from markstation.preview.raster import job_strokes
 from markstation.preview.verify import CodeCheck, code_raster, read_raster
 from markstation.profiles import load_layout, load_machine, load_material
@@ -127,3 +137,74 @@ def test_min_grade_is_checked_by_the_profile_loader(tmp_path) -> None:  # type: 
         )
     )
     assert load_layout(str(good)).min_grade == "B"
+
+
+# --- the grid non-uniformity, every cell at once, against the cell-by-cell loop (issue 13) --------
+
+
+def _centroid_error_cell_by_cell(
+    gray: np.ndarray, grid: Grid, cells: list[tuple[int, int]]
+) -> float:
+    """``grade._centroid_error`` as it was, one cell at a time: the oracle of the array version."""
+    m = grid.module_px
+    k = max(1, math.ceil(0.75 * m))
+    dy, dx = np.mgrid[-k : k + 1, -k : k + 1]
+    h, w = gray.shape
+    worst = 0.0
+    for c, r in cells:
+        cx, cy = grid.centre(c, r)
+        ix, iy = math.floor(cx), math.floor(cy)
+        xs, ys = ix + dx, iy + dy
+        inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+        px, py = xs + 0.5 - cx, ys + 0.5 - cy
+        along_u = (px * grid.u[0] + py * grid.u[1]) / (m * m)
+        along_v = (px * grid.v[0] + py * grid.v[1]) / (m * m)
+        window = inside & (np.abs(along_u) <= 0.5) & (np.abs(along_v) <= 0.5)
+        weight = np.where(window, 1.0 - gray[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)], 0.0)
+        total = float(weight.sum())
+        if total <= 1e-9:
+            worst = max(worst, 1.0)
+            continue
+        ex = float((weight * px).sum()) / total
+        ey = float((weight * py).sum()) / total
+        worst = max(worst, math.hypot(ex, ey) / m)
+    return worst
+
+
+@settings(max_examples=100)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.floats(1.5, 14.0),
+    st.floats(-180.0, 180.0),
+    st.tuples(st.floats(-20.0, 60.0), st.floats(-20.0, 60.0)),
+    st.lists(st.tuples(st.integers(-3, 20), st.integers(-3, 20)), max_size=40),
+    st.booleans(),
+)
+def test_centroid_error_is_the_cell_by_cell_one(
+    seed: int,
+    module_px: float,
+    angle: float,
+    origin: tuple[float, float],
+    cells: list[tuple[int, int]],
+    blank: bool,
+) -> None:
+    """Any grid (turned, off the image edges), any cells, noisy or blank images."""
+    rng = np.random.default_rng(seed)
+    gray = np.ones((90, 110)) if blank else rng.random((90, 110))
+    a = math.radians(angle)
+    u = (math.cos(a) * module_px, -math.sin(a) * module_px)
+    v = (math.sin(a) * module_px, math.cos(a) * module_px)
+    grid = Grid(origin, u, v)
+    assert _centroid_error(gray, grid, cells) == _centroid_error_cell_by_cell(gray, grid, cells)
+
+
+def test_centroid_error_of_the_real_raster_is_the_cell_by_cell_one() -> None:
+    gray_u8, code, ppm, pad = _raster()
+    gray = np.asarray(gray_u8, dtype=np.float64) / 255.0
+    rows, cols = len(code.matrix), len(code.matrix[0])
+    grid = design_grid(
+        code.bbox, code.module_mm, cols, rows, px_per_mm=ppm, pad_px=pad, angle_deg=0.0
+    )
+    dark = [(c, r) for r in range(rows) for c in range(cols) if code.matrix[r][c] == "1"]
+    value = _centroid_error(gray, grid, dark)
+    assert value == _centroid_error_cell_by_cell(gray, grid, dark) and 0 < value < 0.5

@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 from markstation.errors import ConfigError, GlyphError, JobError
 from markstation.job.fonts import load_font
 from markstation.job.ir import Point
-from markstation.job.text import DOT_STROKE_CAPS, TextShape, missing_glyphs, render_text
+from markstation.job.text import (
+    DOT_STROKE_CAPS,
+    SIMPLIFY_MM,
+    TextShape,
+    _simplify_glyph,
+    missing_glyphs,
+    render_text,
+    simplify,
+)
 
 COVERAGE = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 -/.:#ÑÁÉÍÓÚÜÇ"
 #: characters whose ink stays between the baseline and the cap line
@@ -307,3 +315,33 @@ def test_ocr_reads_the_code_back_exactly(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == CODE
+
+
+# --- render_text's memoised simplification (issue 13) ----------------------------------------------
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-5, 5) | st.sampled_from([0.0, -0.0]),
+            st.floats(-5, 5) | st.sampled_from([0.0, -0.0]),
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([SIMPLIFY_MM, 0.0, 0.5]),
+)
+def test_memoised_glyph_simplify_is_simplify(points: list[Point], tolerance: float) -> None:
+    """The same points as the plain simplify, the caller's own floats (signed zeros included),
+    asked once or twice."""
+    for _ in range(2):
+        got = _simplify_glyph(points, tolerance)
+        want = simplify(points, tolerance)
+        assert [tuple(map(repr, p)) for p in got] == [tuple(map(repr, p)) for p in want]
+
+
+def test_memoised_glyph_simplify_keeps_the_callers_zeros() -> None:
+    line = [(0.0, 0.0), (0.5, 1e-9), (1.0, 0.0)]
+    assert _simplify_glyph(line, SIMPLIFY_MM) == [(0.0, 0.0), (1.0, 0.0)]
+    mirrored = [(-0.0, -0.0), (0.5, 1e-9), (1.0, -0.0)]  # equal to line: the same cache entry
+    got = _simplify_glyph(mirrored, SIMPLIFY_MM)
+    assert [math.copysign(1.0, c) for p in got for c in p] == [-1.0, -1.0, 1.0, -1.0]

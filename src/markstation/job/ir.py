@@ -16,7 +16,10 @@ import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import chain
 from typing import Any, TypeAlias
+
+from markstation.profiles.params import MM_DIGITS, S_DIGITS
 
 # the parameter set and its canonical rounding are owned by profiles, so profiles never import
 # job; MarkParams is re-exported here because every Layer carries one
@@ -187,7 +190,69 @@ class Job:
         }
 
     def canonical_bytes(self) -> bytes:
-        return json.dumps(self.canonical(), sort_keys=True, separators=(",", ":")).encode()
+        """The JSON of :meth:`canonical`, byte for byte, with the primitives' coordinates rounded
+        with numpy (:func:`_rounded`); ``tests/unit/test_ir.py`` compares it with the plain form."""
+        data = self.canonical_fast()
+        if data is None:
+            data = self.canonical()
+        return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+    def canonical_fast(self) -> dict[str, Any] | None:
+        """:meth:`canonical` with the same values, the primitives' rounding done for the whole job
+        at once (points as tuples, which JSON writes as lists); None when a primitive is not a
+        plain Polyline or Dot of numbers (then :meth:`canonical` is the one to use)."""
+        mm: list[float] = []  # every length to round, in order
+        sec: list[float] = []  # every dwell
+        for layer in self.layers:
+            for prim in layer.primitives:
+                kind = type(prim)
+                if kind is Polyline:
+                    if set(map(len, prim.points)) != {2}:
+                        return None  # not (x, y) pairs: canonical() says what is wrong
+                    mm.extend(chain.from_iterable(prim.points))
+                elif kind is Dot:
+                    assert isinstance(prim, Dot)
+                    mm.append(prim.x)
+                    mm.append(prim.y)
+                    if prim.diameter_mm > 0:
+                        mm.append(prim.diameter_mm)
+                    sec.append(prim.dwell_s)
+                else:
+                    return None
+        try:
+            mm_r = _rounded(mm, MM_DIGITS)
+            sec_r = _rounded(sec, S_DIGITS)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        layers: list[dict[str, Any]] = []
+        i = j = 0
+        for layer in self.layers:
+            prims: list[Any] = []
+            for prim in layer.primitives:
+                if type(prim) is Polyline:
+                    n = 2 * len(prim.points)
+                    flat = mm_r[i : i + n]
+                    prims.append(["L", list(zip(flat[0::2], flat[1::2], strict=True))])
+                    i += n
+                else:
+                    assert isinstance(prim, Dot)
+                    out: list[Any] = ["D", mm_r[i : i + 2], sec_r[j]]
+                    i += 2
+                    j += 1
+                    if prim.diameter_mm > 0:
+                        out.append(mm_r[i])
+                        i += 1
+                    prims.append(out)
+            layers.append(
+                {"name": layer.name, "params": layer.params.canonical(), "primitives": prims}
+            )
+        return {
+            "version": 1,
+            "layers": layers,
+            "codes": [c.canonical() for c in self.codes],
+            "texts": [t.canonical() for t in self.texts],
+            "meta": [list(kv) for kv in self.meta],
+        }
 
     @cached_property
     def _digest(self) -> str:
@@ -230,6 +295,35 @@ class Job:
             total += math.dist(pos, prim.start)
             pos = prim.end
         return total
+
+
+def _rounded(values: list[float], digits: int) -> list[float]:
+    """``[round(float(v), digits) + 0.0 for v in values]`` (what :func:`round_mm` and
+    :func:`round_s` do), with numpy: exactly the same floats.
+
+    ``round`` gives the double nearest the decimal k·10^-digits, k the integer nearest
+    v·10^digits (ties to even, on the exact binary value). numpy's ``rint(v * 10**digits)`` is that
+    k whenever the product, rounded to a double, is not within its rounding error of a
+    half-integer, and then ``k / 10**digits`` (a correctly rounded division of two exact doubles)
+    is the same double. The values near a half-integer, too large or not finite are rounded by
+    ``round`` itself.
+    """
+    if not values:
+        return []
+    import numpy as np  # here: `markstation --help` and the CLI start do not need numpy
+
+    a = np.array(values, dtype=np.float64)
+    scale = 10.0**digits
+    with np.errstate(invalid="ignore", over="ignore"):
+        p = a * scale
+        k = np.rint(p)
+        frac = np.abs(p - np.trunc(p))
+        safe = np.isfinite(p) & (np.abs(p) < 2.0**52) & (np.abs(frac - 0.5) > np.abs(p) * 2.0**-50)
+    out: list[float] = (k / scale + 0.0).tolist()
+    if not safe.all():
+        for idx in np.flatnonzero(~safe).tolist():
+            out[idx] = round(float(a[idx]), digits) + 0.0
+    return out
 
 
 def bounds_of(points: Iterable[Point]) -> tuple[float, float, float, float] | None:

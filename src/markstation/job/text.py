@@ -16,7 +16,9 @@ text is never case-folded, because a registry code is engraved exactly as issued
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markstation.errors import GlyphError, JobError
@@ -116,6 +118,11 @@ def simplify(points: list[Point], tolerance: float) -> list[Point]:
     A closed stroke keeps its farthest point from the start, so it never collapses to a line."""
     if len(points) <= 2:
         return points
+    return [points[i] for i in _simplify_keep(points, tolerance)]
+
+
+def _simplify_keep(points: Sequence[Point], tolerance: float) -> tuple[int, ...]:
+    """The indices of the points :func:`simplify` keeps, in order."""
     keep = [False] * len(points)
     keep[0] = keep[-1] = True
     if math.dist(points[0], points[-1]) < 1e-12:
@@ -143,7 +150,22 @@ def simplify(points: list[Point], tolerance: float) -> list[Point]:
         if best >= 0:
             keep[best] = True
             spans.extend(((a, best), (best, b)))
-    return [p for p, k in zip(points, keep, strict=True) if k]
+    return tuple(i for i, k in enumerate(keep) if k)
+
+
+@functools.lru_cache(maxsize=4096)
+def _glyph_keep(points: tuple[Point, ...], tolerance: float) -> tuple[int, ...]:
+    """:func:`_simplify_keep` of a placed glyph stroke (float points), memoised: a batch of codes
+    places the same glyphs at the same pen positions over and over. Indices, not points, so a
+    cached answer for equal points (0.0 and -0.0 compare equal) keeps the caller's own floats."""
+    return _simplify_keep(points, tolerance)
+
+
+def _simplify_glyph(points: list[Point], tolerance: float) -> list[Point]:
+    """:func:`simplify` for render_text's strokes, through :func:`_glyph_keep`."""
+    if len(points) <= 2:
+        return points
+    return [points[i] for i in _glyph_keep(tuple(points), tolerance)]
 
 
 def render_text(
@@ -191,7 +213,8 @@ def render_text(
         .then(Affine.translate(origin[0], origin[1]))
     )
     polylines = tuple(
-        Polyline(tuple(place.apply(p) for p in simplify(stroke, SIMPLIFY_MM))) for stroke in strokes
+        Polyline(tuple(place.apply(p) for p in _simplify_glyph(stroke, SIMPLIFY_MM)))
+        for stroke in strokes
     )
     bbox = bounds_of(p for line in polylines for p in line.points)
     if bbox is None:

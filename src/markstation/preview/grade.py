@@ -234,32 +234,44 @@ def _samples(gray: Gray, grid: Grid, cells: Sequence[tuple[int, int]]) -> Gray:
 
 
 def _centroid_error(gray: Gray, grid: Grid, cells: Sequence[tuple[int, int]]) -> float:
-    """Largest distance (modules) between a dark cell's darkness centroid and its design centre."""
+    """Largest distance (modules) between a dark cell's darkness centroid and its design centre.
+
+    Every cell at once: the same window, floor and clamp, and the same operations per cell as one
+    cell at a time (each cell's sums over its own window, in the same order), so the same value;
+    ``tests/unit/test_grade.py`` checks it against the cell-by-cell loop it replaced.
+    """
     import numpy as np
 
     m = grid.module_px
     k = max(1, math.ceil(0.75 * m))  # covers the cell at any rotation
     dy, dx = np.mgrid[-k : k + 1, -k : k + 1]
     h, w = gray.shape
+    if not cells:
+        return 0.0
+    cr = np.asarray(cells, dtype=float)
+    c, r = cr[:, 0], cr[:, 1]
+    (ox, oy), (ux, uy), (vx, vy) = grid.origin, grid.u, grid.v
+    cx = (ox + (c + 0.5) * ux + (r + 0.5) * vx)[:, None, None]
+    cy = (oy + (c + 0.5) * uy + (r + 0.5) * vy)[:, None, None]
+    xs = np.floor(cx).astype(int) + dx
+    ys = np.floor(cy).astype(int) + dy
+    inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
+    # darkness inside the design cell (half a module either side of its centre on both axes)
+    px, py = xs + 0.5 - cx, ys + 0.5 - cy
+    along_u = (px * ux + py * uy) / (m * m)
+    along_v = (px * vx + py * vy) / (m * m)
+    window = inside & (np.abs(along_u) <= 0.5) & (np.abs(along_v) <= 0.5)
+    weight = np.where(window, 1.0 - gray[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)], 0.0)
+    n = len(cells)
+    total = weight.reshape(n, -1).sum(axis=1)
+    sum_x = (weight * px).reshape(n, -1).sum(axis=1)
+    sum_y = (weight * py).reshape(n, -1).sum(axis=1)
     worst = 0.0
-    for c, r in cells:
-        cx, cy = grid.centre(c, r)
-        ix, iy = math.floor(cx), math.floor(cy)
-        xs, ys = ix + dx, iy + dy
-        inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-        # darkness inside the design cell (half a module either side of its centre on both axes)
-        px, py = xs + 0.5 - cx, ys + 0.5 - cy
-        along_u = (px * grid.u[0] + py * grid.u[1]) / (m * m)
-        along_v = (px * grid.v[0] + py * grid.v[1]) / (m * m)
-        window = inside & (np.abs(along_u) <= 0.5) & (np.abs(along_v) <= 0.5)
-        weight = np.where(window, 1.0 - gray[np.clip(ys, 0, h - 1), np.clip(xs, 0, w - 1)], 0.0)
-        total = float(weight.sum())
-        if total <= 1e-9:
+    for t, sx, sy in zip(total.tolist(), sum_x.tolist(), sum_y.tolist(), strict=True):
+        if t <= 1e-9:
             worst = max(worst, 1.0)
             continue
-        ex = float((weight * px).sum()) / total
-        ey = float((weight * py).sum()) / total
-        worst = max(worst, math.hypot(ex, ey) / m)
+        worst = max(worst, math.hypot(sx / t, sy / t) / m)
     return worst
 
 

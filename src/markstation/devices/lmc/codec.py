@@ -21,7 +21,14 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from markstation.devices.lmc.timing import ListClock, list_seconds, list_seconds_array
+from markstation.devices.lmc.timing import (
+    CLOCK_SETTINGS,
+    ListClock,
+    held_before,
+    list_seconds,
+    list_seconds_array,
+    settings_at,
+)
 from markstation.errors import DeviceProtocolError, JobError, SafetyLimitError
 from markstation.job.ir import Dot, Job, Layer, MarkParams
 from markstation.profiles import MachineProfile
@@ -148,6 +155,9 @@ END_DELAY_S = 300e-6
 _ENTRY = struct.Struct("<6H")
 _REPLY = struct.Struct("<4H")
 
+#: a (N, 6) array of list entries, one row ``(op, w1, w2, w3, w4, w5)`` of 16-bit words
+Words = npt.NDArray[np.uint16]
+
 
 def op_name(op: int) -> str:
     """The opcode's enum name in CamelCase, or ``op_XXXX`` when unknown."""
@@ -259,6 +269,14 @@ def pack_list(entries: Sequence[Entry]) -> list[bytes]:
             ) from None
         packets.append(bytes(buf))
     return packets
+
+
+def packet_words(data: bytes) -> Words:
+    """The 256 entries of one list packet (filler included) as a read-only words array (one row
+    an entry, :data:`Words`); refuses any other length, as :func:`unpack_packet` does."""
+    if len(data) != PACKET_BYTES:
+        raise DeviceProtocolError(f"an LMC list packet is {PACKET_BYTES} bytes, got {len(data)}")
+    return np.frombuffer(data, dtype="<u2").reshape(PACKET_ENTRIES, 6)
 
 
 def unpack_packet(data: bytes) -> list[Entry]:
@@ -446,9 +464,6 @@ def job_to_entries(job: Job, machine: MachineProfile) -> list[Entry]:
     """The list for ``job``, as :class:`Entry` objects: :func:`job_to_words`, one entry a row."""
     return entries_from_words(job_to_words(job, machine))
 
-
-#: a (N, 6) array of list entries, one row ``(op, w1, w2, w3, w4, w5)`` of 16-bit words
-Words = npt.NDArray[np.uint16]
 
 _WORDS_CACHE: dict[int, tuple[weakref.ref[Job], str, Words]] = {}
 _WORDS_CACHE_SIZE = 8
@@ -721,8 +736,10 @@ _JUMP_TO = int(ListOp.JUMP_TO)
 
 class ListExecutor:
     """Steps through list entries as the board does: position, settings, MO state, elapsed time,
-    and the strokes that fired. The simulated board feeds it one entry at a time; with the whole
-    list at once, :func:`decode_entries` does the same.
+    and the strokes that fired. The simulated board feeds it one entry at a time against its
+    clock (:meth:`step`, the reference) or, with no clock to keep, whole packets at once
+    (:meth:`run_words`, the same result); with the whole list at once, :func:`decode_entries`
+    does the same.
 
     Emission happens on MarkTo / LaserOnPoint when the laser is enabled, the master oscillator is
     open (single Fiber_SetMo or list FiberOpenMO) and the power is above zero — or was never set,
@@ -862,6 +879,265 @@ class ListExecutor:
             self.burn.ended = True
         self.burn.duration_s += seconds
         return seconds
+
+    def run_words(self, words: Words) -> ExecutedWords:
+        """:meth:`step` over the rows of ``words`` up to and with the first EndOfList (all of them
+        without one), at once, with numpy: the same burn (strokes, their settings, dots, duration,
+        ``ended``) and the same state after, bit for bit; the board executes whole packets with it
+        when it has no clock to keep. ``tests/unit/test_lmc_vector_board.py`` checks it against
+        :meth:`step` (the oracle) on random lists and real jobs."""
+        ops = words[:, 0].astype(np.int64)
+        ends = np.flatnonzero(ops == _END_OF_LIST)
+        n = int(ends[0]) + 1 if len(ends) else len(ops)
+        if n == 0:
+            return ExecutedWords(0, np.zeros(0, dtype=np.float64), False)
+        op = ops[:n]
+        w1 = words[:n, 1].astype(np.int64)
+        w2 = words[:n, 2].astype(np.int64)
+        at = settings_at(op, _SETTINGS)
+        seconds = self.clock.step_array(op, w1, w2, at)
+
+        # the settings in force when each entry runs (power None as -1)
+        power0 = -1 if self.power_word is None else self.power_word
+        power = held_before(at[_MARK_CURRENT], w1, power0)
+        speed = held_before(at[_MARK_SPEED], w1, self.mark_speed)
+        qswitch = held_before(at[_Q_SWITCH_PERIOD], w1, self.qswitch)
+        is_mark = op == _MARK_TO
+        if not self.laser_enabled:
+            emitting = np.zeros(n, dtype=bool)
+        elif len(at[_MARK_CURRENT]) or len(at[_FIBER_OPEN_MO]):
+            mo = held_before(at[_FIBER_OPEN_MO], w1 != 0, self.mo_open)
+            emitting = mo & (power != 0)
+        else:
+            emitting = np.full(n, self.mo_open and power0 != 0)
+        marks = is_mark & emitting
+        dots = np.flatnonzero((op == _LASER_ON_POINT) & emitting)
+        fired = bool(len(dots)) or bool(marks.any())
+        # what ends a stroke in progress: every entry step closes on
+        closer = (is_mark & ~emitting) | _CLOSES[op]
+        relevant = np.flatnonzero(marks | closer)
+        moves = np.flatnonzero(is_mark | (op == _JUMP_TO))
+
+        def galvo_before(
+            i: npt.NDArray[np.intp],
+        ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+            """The galvo position when entries ``i`` run: the last move before each."""
+            if not len(moves):
+                return np.full(len(i), self.pos[0]), np.full(len(i), self.pos[1])
+            k = np.searchsorted(moves, i) - 1
+            j = moves[np.maximum(k, 0)]
+            gx = np.where(k >= 0, w1[j], self.pos[0])
+            gy = np.where(k >= 0, w2[j], self.pos[1])
+            return gx, gy
+
+        starts: list[int] = []
+        strokes: list[list[tuple[float, float]]] = []
+        keys: list[tuple[int, int, int]] = []
+        open_at_end = self._open is not None
+        if len(relevant):
+            rel_mark = marks[relevant]
+            mark_idx = relevant[rel_mark]
+            # a mark opens a stroke unless the entry that last touched strokes was a mark with
+            # the same (power, speed, frequency) words (the stroke in progress, at the start)
+            follows = np.empty(len(relevant), dtype=bool)
+            follows[1:] = rel_mark[:-1]
+            if len(at[_MARK_SPEED]):  # the only setting that changes them without a close
+                follows[1:] &= speed[relevant[1:]] == speed[relevant[:-1]]
+            if rel_mark[0] and self._open is not None:
+                i0 = int(relevant[0])
+                key0 = (int(power[i0]), int(speed[i0]), int(qswitch[i0]))
+                follows[0] = self._settings_for(key0) == self._open_settings
+            else:
+                follows[0] = False
+            new = ~follows[rel_mark]
+            open_at_end = bool(rel_mark[-1])
+            if len(mark_idx):
+                # flat points: each stroke's start (the galvo before its first mark), its marks
+                shift = np.cumsum(new)
+                at_mark = np.arange(len(mark_idx)) + shift
+                flat = len(mark_idx) + int(shift[-1])
+                gx = np.empty(flat, dtype=np.int64)
+                gy = np.empty(flat, dtype=np.int64)
+                gx[at_mark], gy[at_mark] = w1[mark_idx], w2[mark_idx]
+                first = mark_idx[new]
+                at_start = at_mark[new] - 1
+                gx[at_start], gy[at_start] = galvo_before(first)
+                xs, ys = _mm_arrays(gx, gy, self.g)
+                points = list(zip(xs.tolist(), ys.tolist(), strict=True))
+                bounds = [*at_start.tolist(), flat]
+                if bounds[0]:  # the stroke in progress goes on
+                    assert self._open is not None
+                    self._open.extend(points[: bounds[0]])
+                strokes = [points[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]
+                starts = first.tolist()
+                keys = list(
+                    zip(
+                        power[first].tolist(),
+                        speed[first].tolist(),
+                        qswitch[first].tolist(),
+                        strict=True,
+                    )
+                )
+        if len(dots):
+            # strokes and dots in list order: each closes the one before
+            dot_x, dot_y = galvo_before(dots)
+            events = sorted(
+                [(i, k) for k, i in enumerate(starts)]
+                + [(i, -1 - k) for k, i in enumerate(dots.tolist())]
+            )
+            for i, k in events:
+                self._close()
+                if k >= 0:
+                    self._open = strokes[k]
+                    self._open_settings = self._settings_for(keys[k])
+                else:
+                    d = -1 - k
+                    key = (int(power[i]), int(speed[i]), int(qswitch[i]))
+                    self._dot(int(dot_x[d]), int(dot_y[d]), key, float(seconds[i]))
+        elif starts:
+            # strokes only: each new one closes the one before, the last may stay open
+            self._close()
+            burn = self.burn
+            made = {key: self._settings_for(key) for key in dict.fromkeys(keys)}
+            burn.strokes.extend(strokes[:-1])
+            burn.settings.extend(made[key] for key in keys[:-1])
+            self._open, self._open_settings = strokes[-1], made[keys[-1]]
+        if not open_at_end:
+            self._close()
+
+        # the state the last entries leave, set from their words as step sets it
+        if len(moves):
+            last = int(moves[-1])
+            self.pos = (int(w1[last]), int(w2[last]))
+        for code in _EXECUTOR_SETTINGS:
+            where = at[code]
+            if len(where):
+                i = int(where[-1])
+                self._set(code, int(w1[i]), int(w2[i]))
+        burn = self.burn
+        burn.duration_s = float(np.cumsum(np.concatenate(([burn.duration_s], seconds)))[-1])
+        if op[-1] == _END_OF_LIST:
+            burn.ended = True
+        return ExecutedWords(n, seconds, fired)
+
+    def _settings_for(self, key: tuple[int, int, int], dwell_s: float = 0.0) -> StrokeSettings:
+        """What :meth:`_settings` gives with (power word or -1 for None, speed, Q-switch)."""
+        pw, speed, qswitch = key
+        if dwell_s == 0.0:
+            now_key = (None if pw < 0 else pw, speed, qswitch)
+            if self._now is None or now_key != self._now_key:
+                self._now_key = now_key
+                self._now = StrokeSettings(
+                    power_pct=None if pw < 0 else power_pct(pw),
+                    speed_mm_s=speed_mm_s(speed, self.g),
+                    frequency_khz=frequency_khz(qswitch),
+                )
+            return self._now
+        return StrokeSettings(
+            power_pct=None if pw < 0 else power_pct(pw),
+            speed_mm_s=speed_mm_s(speed, self.g),
+            frequency_khz=frequency_khz(qswitch),
+            dwell_s=dwell_s,
+        )
+
+    def _dot(self, gx: int, gy: int, key: tuple[int, int, int], seconds: float) -> None:
+        """An emitting LaserOnPoint at (gx, gy), the stroke in progress already closed."""
+        burn = self.burn
+        here = self.g.to_mm(gx, gy)
+        last = burn.strokes[-1] if burn.strokes else None
+        if last is not None and len(last) == 1 and last[0] == here:
+            prev = burn.settings[-1]  # one dot split over several entries
+            burn.settings[-1] = StrokeSettings(
+                prev.power_pct, prev.speed_mm_s, prev.frequency_khz, prev.dwell_s + seconds
+            )
+        else:
+            burn.strokes.append([here])
+            burn.settings.append(self._settings_for(key, seconds))
+
+    def _set(self, op: int, w1: int, w2: int) -> None:
+        """A setting entry's effect on the executor (its clock is set by the clock)."""
+        if op == ListOp.JUMP_SPEED:
+            self.jump_speed = w1
+        elif op == ListOp.MARK_SPEED:
+            self.mark_speed = w1
+        elif op == ListOp.MARK_CURRENT:
+            self.power_word = w1
+        elif op == ListOp.Q_SWITCH_PERIOD:
+            self.qswitch = w1
+        elif op == ListOp.LASER_ON_DELAY:
+            self.laser_on_delay_s = delay_seconds(w1, w2)
+        elif op == ListOp.LASER_OFF_DELAY:
+            self.laser_off_delay_s = delay_seconds(w1, w2)
+        elif op == ListOp.POLYGON_DELAY:
+            self.polygon_delay_ticks = w1
+        elif op == ListOp.JUMP_DELAY:
+            self.jump_delay_ticks = w1
+        elif op == ListOp.FIBER_OPEN_MO:
+            self.mo_open = bool(w1)
+        elif op == ListOp.WRITE_PORT:
+            self.output_port = w1
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedWords:
+    """What :meth:`ListExecutor.run_words` executed: how many rows (EndOfList included), each
+    one's seconds, and whether a MarkTo or LaserOnPoint ran while the source could fire."""
+
+    count: int
+    seconds: npt.NDArray[np.float64]
+    fired: bool
+
+
+_END_OF_LIST = int(ListOp.END_OF_LIST)
+_LASER_ON_POINT = int(ListOp.LASER_ON_POINT)
+_MARK_CURRENT = int(ListOp.MARK_CURRENT)
+_MARK_SPEED = int(ListOp.MARK_SPEED)
+_Q_SWITCH_PERIOD = int(ListOp.Q_SWITCH_PERIOD)
+_FIBER_OPEN_MO = int(ListOp.FIBER_OPEN_MO)
+#: the entries whose last value the executor keeps
+_EXECUTOR_SETTINGS = tuple(
+    int(op)
+    for op in (
+        ListOp.JUMP_SPEED,
+        ListOp.MARK_SPEED,
+        ListOp.MARK_CURRENT,
+        ListOp.Q_SWITCH_PERIOD,
+        ListOp.LASER_ON_DELAY,
+        ListOp.LASER_OFF_DELAY,
+        ListOp.POLYGON_DELAY,
+        ListOp.JUMP_DELAY,
+        ListOp.FIBER_OPEN_MO,
+        ListOp.WRITE_PORT,
+    )
+)
+#: the entries whose last value the executor or its clock keeps
+_SETTINGS = tuple(sorted({*_EXECUTOR_SETTINGS, *CLOCK_SETTINGS}))
+#: by opcode: True for the entries on which step closes the stroke in progress (besides a MarkTo
+#: that does not fire)
+_CLOSES = np.zeros(0x10000, dtype=bool)
+_CLOSES[
+    [
+        ListOp.JUMP_TO,
+        ListOp.LASER_ON_POINT,
+        ListOp.MARK_CURRENT,
+        ListOp.Q_SWITCH_PERIOD,
+        ListOp.FIBER_OPEN_MO,
+        ListOp.END_OF_LIST,
+    ]
+] = True
+
+
+def _mm_arrays(
+    gx: npt.NDArray[np.int64], gy: npt.NDArray[np.int64], g: Geometry
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """:meth:`Geometry.to_mm` over arrays (the same operations, so the same floats)."""
+    u = (gx - GALVO_CENTRE) / g.units_per_mm
+    v = (gy - GALVO_CENTRE) / g.units_per_mm
+    if g.swap_xy:
+        u, v = v, u
+    x = -u if g.flip_x else u
+    y = -v if g.flip_y else v
+    return x + 0.0, y + 0.0
 
 
 def decode_entries(

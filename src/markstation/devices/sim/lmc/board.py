@@ -14,7 +14,9 @@ What is modelled (from ``shared/reference/lmc_protocol.md`` and the ThreeOvals c
 - ExecuteList runs the buffered list; more packets may follow while it runs; it ends at the first
   EndOfList entry (then READY set, BUSY clear); StopExecute aborts; ResetList clears;
 - the list runs for the time its speeds, delays and lengths give (timing ``realtime``), F times
-  faster (``F``), or completes at the next host transfer (``instant``);
+  faster (``F``), or completes at the next host transfer (``instant``): entry by entry against
+  the clock (:meth:`ListExecutor.step`) when there is a clock to keep, whole buffers at once
+  (:meth:`ListExecutor.run_words`, numpy, the same burn) when there is none (instant, run out);
 - r1/r2 of non-query commands repeat the last query's answer, as the real board does;
 - outputs (WritePort, list WritePort; red pointer bit), inputs for ReadPort (idle 0xFFFA, pedal and
   interlock bits from the machine profile, settable by tests), laser enable, master oscillator;
@@ -36,6 +38,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from markstation.devices.lmc.codec import (
     ENTRY_BYTES,
     PACKET_BYTES,
@@ -49,13 +53,15 @@ from markstation.devices.lmc.codec import (
     ListOp,
     Reply,
     StrokeSettings,
-    unpack_packet,
+    Words,
+    packet_words,
 )
+from markstation.devices.lmc.timing import held_before
 from markstation.devices.sim.ledger import Ledger
 from markstation.devices.sim.render import render_strokes
 from markstation.devices.sim.timing import INSTANT
 from markstation.errors import DeviceProtocolError
-from markstation.profiles import LmcOptions, MachineProfile
+from markstation.profiles import LmcOptions, MachineProfile, MaterialProfile
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +137,85 @@ class ManualClock:
         self.t += seconds
 
 
+class ListBuffer:
+    """The board's list buffer: the entries received and not yet executed, in order, kept as the
+    packets' words arrays (:func:`packet_words`); entries are made only for those executed one at
+    a time."""
+
+    __slots__ = ("_chunks", "_entries", "_head", "_len")
+
+    def __init__(self) -> None:
+        self._chunks: deque[Words] = deque()
+        self._entries: list[Entry] | None = None  # the first chunk's entries, once popped from
+        self._head = 0  # entries of the first chunk already taken
+        self._len = 0
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ListBuffer):
+            return NotImplemented
+        return len(self) == len(other) and bool((self.peek() == other.peek()).all())
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ListBuffer({self._len} entries)"
+
+    def extend(self, words: Words) -> None:
+        if len(words):
+            self._chunks.append(words)
+            self._len += len(words)
+
+    def clear(self) -> None:
+        self._chunks.clear()
+        self._entries = None
+        self._head = 0
+        self._len = 0
+
+    def first_op(self) -> int | None:
+        return int(self._chunks[0][self._head, 0]) if self._len else None
+
+    def popleft(self) -> Entry:
+        """The next entry (IndexError when empty)."""
+        if not self._len:
+            raise IndexError("pop from an empty list buffer")
+        if self._entries is None:
+            self._entries = [Entry(*row) for row in self._chunks[0].tolist()]
+        e = self._entries[self._head]
+        self._head += 1
+        self._len -= 1
+        if self._head == len(self._entries):
+            self._chunks.popleft()
+            self._entries = None
+            self._head = 0
+        return e
+
+    def peek(self) -> Words:
+        """Every entry left, one array (nothing taken)."""
+        if not self._chunks:
+            return np.zeros((0, 6), dtype=np.uint16)
+        first = self._chunks[0][self._head :]
+        if len(self._chunks) == 1:
+            return first
+        return np.concatenate([first, *list(self._chunks)[1:]])
+
+    def take(self, count: int) -> None:
+        """Drop the first ``count`` entries (executed)."""
+        count = min(count, self._len)
+        self._len -= count
+        while count:
+            left = len(self._chunks[0]) - self._head
+            if count < left:
+                self._head += count
+                return
+            count -= left
+            self._chunks.popleft()
+            self._entries = None
+            self._head = 0
+
+
 @dataclass
 class _Run:
     record: RunRecord
@@ -156,6 +241,7 @@ class LmcBoard:
         laser_enabled: bool = True,
         buffer_packets: int = BUFFER_PACKETS,
         ingest_s: float = INGEST_S,
+        vectorised: bool = True,
     ) -> None:
         if geometry is None:
             geometry = Geometry.from_machine(machine) if machine else Geometry(65535 / 110.0)
@@ -167,6 +253,9 @@ class LmcBoard:
         self.ledger = ledger
         self.buffer_packets = buffer_packets
         self.ingest_s = ingest_s
+        #: execute whole buffers at once when there is no clock to keep (instant timing, run out);
+        #: False: always entry by entry (the oracle the property tests compare with)
+        self.vectorised = vectorised
         self.pointer_bit = _bit(opts.red_pointer_bit)
         self.pedal_mask = _bit(opts.pedal_bit)
         self.pedal_active_low = opts.pedal_active_low
@@ -193,7 +282,7 @@ class LmcBoard:
         self.executor = ListExecutor(
             self.geometry, mo_open=False, laser_enabled=self._initial_laser_enabled
         )
-        self.buffer: deque[Entry] = deque()
+        self.buffer = ListBuffer()
         self.outputs = 0
         self.correction_enabled = False
         self._run: _Run | None = None
@@ -319,7 +408,7 @@ class LmcBoard:
         """A 3072-byte list packet on EP 0x02 (no reply)."""
         with self._lock:
             self.advance()
-            entries = unpack_packet(data)  # DeviceProtocolError on a wrong length
+            words = packet_words(data)  # DeviceProtocolError on a wrong length
             self.packets_received += 1
             if not self._status(consume=False) & STATUS_READY:
                 self.violations.append(
@@ -328,7 +417,7 @@ class LmcBoard:
                 if len(self.buffer) >= self.buffer_packets * 256:
                     log.warning("simulated LMC: list buffer full, packet dropped")
                     return
-            self.buffer.extend(entries)
+            self.buffer.extend(words)
             if math.isinf(self.speed):
                 self._ingest_replies = 1
             else:
@@ -410,7 +499,7 @@ class LmcBoard:
     def _start_run(self) -> None:
         if self._run is not None:
             return  # already running: the real board ignores a second start as far as we know
-        if self.buffer and self.buffer[0].op != ListOp.READY_MARK:
+        if self.buffer and self.buffer.first_op() != ListOp.READY_MARK:
             self.violations.append("list does not begin with ReadyMark (0x8051)")
         self.executor.new_burn()
         record = RunRecord(burn=self.executor.burn)
@@ -431,6 +520,9 @@ class LmcBoard:
             self._execute(target)
 
     def _execute(self, target_sim_s: float) -> None:
+        if self.vectorised and math.isinf(target_sim_s):
+            self._execute_buffer()
+            return
         run = self._run
         assert run is not None
         ex = self.executor
@@ -456,6 +548,43 @@ class LmcBoard:
                 self._end_run(complete=True, stopped=False)
                 return
 
+    def _execute_buffer(self) -> None:
+        """:meth:`_execute` with no time bound: everything buffered, up to and with the first
+        EndOfList, in one :meth:`ListExecutor.run_words` call; the same outcome as entry by entry
+        (ledger ``start`` before the end, outputs, pointer path, mark time, end of the run)."""
+        run = self._run
+        assert run is not None
+        if not self.buffer:
+            run.starved = True
+            return
+        words = self.buffer.peek()
+        done = self.executor.run_words(words)
+        self.buffer.take(done.count)
+        if done.fired:
+            self._ledger_start(run.record)
+        executed = words[: done.count]
+        ops = executed[:, 0]
+        ports = np.flatnonzero(ops == ListOp.WRITE_PORT)
+        lit_before = self.outputs & self.pointer_bit
+        if (lit_before or len(ports)) and len(self.pointer_path) < POINTER_PATH_MAX:
+            jumps = ops == ListOp.JUMP_TO
+            # the outputs when each entry runs: the last list WritePort before it, or as they were
+            outputs = held_before(ports, executed[:, 1].astype(np.int64), self.outputs)
+            lit = np.flatnonzero(jumps & ((outputs & self.pointer_bit) != 0))
+            room = POINTER_PATH_MAX - len(self.pointer_path)
+            to_mm = self.geometry.to_mm
+            self.pointer_path.extend(
+                to_mm(int(executed[i, 1]), int(executed[i, 2])) for i in lit[:room]
+            )
+        if len(ports):
+            self.outputs = int(executed[ports[-1], 1])
+        run.sim_s = float(np.cumsum(np.concatenate(([run.sim_s], done.seconds)))[-1])
+        self._mark_ticks = round(run.sim_s * 1e5)
+        if self.executor.burn.ended:
+            self._end_run(complete=True, stopped=False)
+            return
+        run.starved = True
+
     def _ledger_start(self, record: RunRecord) -> None:
         if self.ledger is not None and record.ledger_job is None:
             record.ledger_job = self.ledger.start()
@@ -476,9 +605,23 @@ class LmcBoard:
 
     # --- output ------------------------------------------------------------------------------------
 
-    def render_png(self, path: str | Path, *, spot_mm: float = 0.03, px_per_mm: float = 0) -> Path:
-        """Draw every burned stroke (at the spot size) into a PNG; returns the path."""
-        return render_strokes(self.burned_strokes(), path, spot_mm=spot_mm, px_per_mm=px_per_mm)
+    def render_png(
+        self,
+        path: str | Path,
+        *,
+        spot_mm: float = 0.03,
+        px_per_mm: float = 0,
+        material: MaterialProfile | None = None,
+    ) -> Path:
+        """Draw every burned stroke (at the spot size) into a PNG; returns the path. Each dot is
+        as wide as the job's dot model makes it for the dwell and power it burned with, on
+        ``material`` (see :mod:`markstation.devices.sim.render`)."""
+        with self._lock:
+            strokes, settings = self.burned_strokes(), self.burned_settings()
+        dots = [(s.dwell_s, s.power_pct) for s in settings]
+        return render_strokes(
+            strokes, path, spot_mm=spot_mm, px_per_mm=px_per_mm, dots=dots, material=material
+        )
 
 
 def _bit(n: int) -> int:
