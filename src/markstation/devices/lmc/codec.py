@@ -785,23 +785,12 @@ class ListExecutor:
         return self._open is not None
 
     def _settings(self, dwell_s: float = 0.0) -> StrokeSettings:
-        if dwell_s == 0.0:
-            key = (self.power_word, self.mark_speed, self.qswitch)
-            now = self._now
-            if now is None or key != self._now_key:
-                self._now_key = key
-                now = self._now = StrokeSettings(
-                    power_pct=None if self.power_word is None else power_pct(self.power_word),
-                    speed_mm_s=speed_mm_s(self.mark_speed, self.g),
-                    frequency_khz=frequency_khz(self.qswitch),
-                )
-            return now
-        return StrokeSettings(
-            power_pct=None if self.power_word is None else power_pct(self.power_word),
-            speed_mm_s=speed_mm_s(self.mark_speed, self.g),
-            frequency_khz=frequency_khz(self.qswitch),
-            dwell_s=dwell_s,
-        )
+        return self._settings_for(self._key(), dwell_s)
+
+    def _key(self) -> tuple[int, int, int]:
+        """(power word or -1 for None, mark speed, Q-switch): what a stroke's settings depend on."""
+        pw = self.power_word
+        return (-1 if pw is None else pw, self.mark_speed, self.qswitch)
 
     def _close(self) -> None:
         if self._open is not None and self._open_settings is not None:
@@ -840,17 +829,7 @@ class ListExecutor:
         elif op == ListOp.LASER_ON_POINT:
             self._close()
             if self.emitting_now():
-                burn = self.burn
-                here = self.g.to_mm(*self.pos)
-                last = burn.strokes[-1] if burn.strokes else None
-                if last is not None and len(last) == 1 and last[0] == here:
-                    prev = burn.settings[-1]  # one dot split over several entries
-                    burn.settings[-1] = StrokeSettings(
-                        prev.power_pct, prev.speed_mm_s, prev.frequency_khz, prev.dwell_s + seconds
-                    )
-                else:
-                    burn.strokes.append([here])
-                    burn.settings.append(self._settings(seconds))
+                self._dot(self.pos[0], self.pos[1], self._key(), seconds)
         elif op == ListOp.JUMP_SPEED:
             self.jump_speed = e.w1
         elif op == ListOp.MARK_SPEED:

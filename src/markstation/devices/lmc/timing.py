@@ -94,18 +94,8 @@ class ListClock:
             self.pos = (w1, w2)
         elif op in (DELAY_TIME, LASER_ON_POINT):
             seconds += w1 * TICK_S
-        elif op == JUMP_SPEED:
-            self.jump_speed = w1
-        elif op == MARK_SPEED:
-            self.mark_speed = w1
-        elif op == JUMP_DELAY:
-            self.jump_delay_s = w1 * TICK_S
-        elif op == POLYGON_DELAY:
-            self.polygon_delay_s = w1 * TICK_S
-        elif op == LASER_ON_DELAY:
-            self.laser_on_delay_s = _signed_us(w1, w2)
-        elif op == LASER_OFF_DELAY:
-            self.laser_off_delay_s = _signed_us(w1, w2)
+        else:
+            self._set(op, w1, w2)
         return seconds
 
     def step_array(
