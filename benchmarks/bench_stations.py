@@ -1,13 +1,20 @@
 """Several stations on one campaign: throughput and per-item store overhead, SQLite vs PostgreSQL.
 
     python benchmarks/bench_stations.py                 # 1, 2, 4, 8 stations on a 2000-item batch
-    python benchmarks/bench_stations.py --items 80      # smaller (a simulated item is ~0.4 s CPU)
+    python benchmarks/bench_stations.py --one-stroke    # the same with one-stroke jobs
+    python benchmarks/bench_stations.py --items 200     # smaller (a secondary mark is ~30 ms CPU)
 
 Each station is its own process running the real runner (``run_batch``, auto mode) on its own
 instant simulated LMC board; the store's methods are timed inside each station, so "store ms /
 item" is what the store costs per marked item (claim, outcome, reservations, reads), apart from
 building, verifying and sending the job. SQLite runs one station (it has one runner per store);
 PostgreSQL runs 1, 2, 4 and 8 on a server started for the run (tests/_pg.py, the Debian binaries).
+
+Read the figures against the machine: the stations, their simulated boards and the server share
+its CPUs. With real jobs a station is CPU-bound (build, decode check, board), so on 2 cores the
+throughput stays flat whatever the number of stations, and "store ms / item" (wall time inside
+store calls) grows with the waiting for a CPU, not only with the store's locking. ``--one-stroke``
+takes the job out of it, so what is left is the claim / journal / outcome path itself.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ _TIMED = (
 )
 
 
-def worker(location: str, station: str, ledger: str) -> None:
+def worker(location: str, station: str, ledger: str, one_stroke: bool = False) -> None:
     from markstation.devices import open_device
     from markstation.queue.location import open_store
     from markstation.queue.models import Actor
@@ -71,10 +78,18 @@ def worker(location: str, station: str, ledger: str) -> None:
         station=station,
         ui=QuietUI(),
         auto=True,
+        build=_one_stroke() if one_stroke else None,
     )
     wall = time.perf_counter() - t0
     store.close()
     print(json.dumps({"marked": len(summary.marked), "store_s": spent[0], "wall_s": wall}))
+
+
+def _one_stroke() -> Any:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_runner import one_stroke
+
+    return one_stroke
 
 
 def _import(location: str, items: int, tmp: Path) -> None:
@@ -88,10 +103,19 @@ def _import(location: str, items: int, tmp: Path) -> None:
         import_batch(write_csv(tmp / "b.csv", sample_rows(items)), store, actor=actor)
 
 
-def run(location: str, stations: int, tmp: Path) -> dict[str, float]:
+def run(location: str, stations: int, tmp: Path, one_stroke: bool) -> dict[str, float]:
+    extra = ["--one-stroke"] if one_stroke else []
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--worker", location, f"st{i}", str(tmp / f"l{i}.jsonl")],
+            [
+                sys.executable,
+                __file__,
+                "--worker",
+                location,
+                f"st{i}",
+                str(tmp / f"l{i}.jsonl"),
+                *extra,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -115,14 +139,23 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--items", type=int, default=2000)
     ap.add_argument("--stations", default="1,2,4,8")
+    ap.add_argument(
+        "--one-stroke",
+        action="store_true",
+        help="one-stroke jobs instead of the secondary mark: the store's own scaling, not the CPU's",
+    )
     ap.add_argument("--worker", nargs=3, metavar=("DB", "STATION", "LEDGER"))
     args = ap.parse_args()
     if args.worker:
-        worker(*args.worker)
+        worker(*args.worker, one_stroke=args.one_stroke)
         return
     from _pg import PgServer, find_bin_dir
 
-    print(f"{args.items} items, instant simulated LMC boards, {os.cpu_count()} CPUs", flush=True)
+    jobs = "one-stroke jobs" if args.one_stroke else "secondary-mark jobs"
+    print(
+        f"{args.items} items, {jobs}, instant simulated LMC boards, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     print(
         f"{'backend':9} {'stations':>8} {'marked':>7} {'wall s':>8} {'items/s':>8} "
         f"{'vs sqlite':>9} {'store ms/item':>14}",
@@ -143,7 +176,7 @@ def main() -> None:
         tmp = Path(d)
         db = str(tmp / "bench.db")
         _import(db, args.items, tmp)
-        row("sqlite", 1, run(db, 1, tmp))
+        row("sqlite", 1, run(db, 1, tmp, args.one_stroke))
         bin_dir = find_bin_dir()
         if bin_dir is None:
             print("no PostgreSQL binaries: only SQLite measured")
@@ -153,7 +186,7 @@ def main() -> None:
             for n in (int(s) for s in args.stations.split(",")):
                 url = server.new_database()
                 _import(url, args.items, tmp)
-                row("postgres", n, run(url, n, tmp))
+                row("postgres", n, run(url, n, tmp, args.one_stroke))
         finally:
             server.stop()
 
