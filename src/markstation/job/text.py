@@ -3,7 +3,8 @@
 Font specs accepted wherever a font is named (layouts, ``--font`` options, :func:`render_text`):
 
 * ``"markstation"`` — the default: our own single-stroke technical lettering (ISO 3098 type B in
-  spirit), capitals A–Z, digits 0–9, space, ``- / . : #`` and Ñ Á É Í Ó Ú Ü Ç. Slashed zero, serif I.
+  spirit), capitals A–Z, digits 0–9, space, ``- / . : #`` and Ñ Á É Í Ó Ú Ü Ç. Plain narrow zero,
+  serif I.
 * ``"hershey:NAME"`` — a Hershey font from the ``hershey-fonts`` package, e.g. ``hershey:futural``,
   ``hershey:rowmans``, ``hershey:timesr`` (printable ASCII only).
 * ``"/path/to/font.svg"`` — any SVG 1.1 single-line font (``<font>`` with ``<glyph unicode=…
