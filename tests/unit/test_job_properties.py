@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from markstation.errors import VerifyError
-from markstation.job.ir import Job, Point
+from markstation.job.ir import Dot, Job, Point
 from markstation.job.layout import build_job
 from markstation.job.optimize import optimize
 from markstation.preview import burn_mask, job_strokes, verify_codes
@@ -151,11 +151,26 @@ def test_codes_decode_back_exactly_from_the_burn(
 def test_dot_codes_decode_when_the_dots_fill_the_modules(
     layouts: dict[str, LayoutProfile], code: str
 ) -> None:
-    # one dwell per module burns a disc of the spot; zxing reads dotted symbols from ~0.9 module
+    # one dwell per module burns a disc of the spot; zxing reads dotted symbols from ~0.9 module.
+    # The material's shortest dwell must not grow the 0.11 mm spot past the 0.12 mm module (the
+    # default would, and the decode check then rightly sees the dots run together)
     wide = dataclasses.replace(MACHINE, spot_mm=0.11)
-    job = build_job(code, layout=layouts["dots"], material=MATERIAL, machine=wide)
+    brief = dataclasses.replace(MATERIAL, dot_dwell_s=1e-6)
+    job = build_job(code, layout=layouts["dots"], material=brief, machine=wide)
     (check,) = verify_codes(job, wide)
     assert check.decoded == code
+
+
+def test_a_shortest_dwell_that_grows_dots_into_each_other_fails_the_decode_check(
+    layouts: dict[str, LayoutProfile],
+) -> None:
+    wide = dataclasses.replace(MACHINE, spot_mm=0.11)
+    slow = dataclasses.replace(MATERIAL, dot_dwell_s=2e-3)  # 0.11 + 0.2 * sqrt(2) = 0.39 mm dots
+    job = build_job("PE-SUCAMEC-2016-000123", layout=layouts["dots"], material=slow, machine=wide)
+    dot = next(p for layer in job.layers for p in layer.primitives if isinstance(p, Dot))
+    assert dot.diameter_mm > 3 * 0.12
+    with pytest.raises(VerifyError):
+        verify_codes(job, wide)
 
 
 def test_dots_far_smaller_than_their_modules_are_refused(layouts: dict[str, LayoutProfile]) -> None:
