@@ -244,7 +244,7 @@ def mark(
     Ctrl-C (or the e-stop input) aborts at once (emission off) and exits with status 2.
     """
     from markstation.cli.progress import run_with_progress
-    from markstation.devices.estimate import device_estimate
+    from markstation.devices.estimate import driver_estimate
     from markstation.devices.registry import open_device
 
     profile, job = prepare(code, device, layout, material, machine)
@@ -266,8 +266,7 @@ def mark(
         )
     with open_device(device, profile) as driver:
         # with the time-only settings a GRBL controller reported on connect ($110/$120/$11 ...)
-        adopted = getattr(driver, "estimate_settings", None)
-        estimate = device_estimate(job, profile, settings=adopted).seconds
+        estimate = driver_estimate(job, driver).seconds
         rows.append((_("estimate"), f"{estimate:.1f} s"))
         ident = driver.info()
         rows.append(

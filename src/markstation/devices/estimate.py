@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
+
+if TYPE_CHECKING:
+    from markstation.devices.base import Driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ def device_estimate(
     raise ConfigError(f"machine '{machine.name}': no timing model for protocol '{protocol}'")
 
 
-def device_estimate_seconds(job: Job, machine: MachineProfile) -> float:
-    """:func:`device_estimate` in seconds: what progress bars, watchdogs and journals use."""
-    return device_estimate(job, machine).seconds
+def driver_estimate(job: Job, driver: Driver) -> DeviceEstimate:
+    """:func:`device_estimate` on an open ``driver``: its machine, with the time-only settings its
+    controller reported on connect (a GRBL driver's ``estimate_settings``, read now). What
+    ``mark``, ``batch run`` and the station show."""
+    return device_estimate(job, driver.machine, settings=getattr(driver, "estimate_settings", None))

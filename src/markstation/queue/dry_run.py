@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from markstation.errors import ConfigError, JobError
-from markstation.job.estimate import estimate_seconds
-from markstation.job.ir import Job
 from markstation.job.layout import build_job
 from markstation.profiles import (
     DEFAULT_MACHINE,
@@ -25,7 +23,7 @@ from markstation.profiles import (
     load_machine,
     load_material,
 )
-from markstation.queue.runner import Estimator, JobBuilder
+from markstation.queue.runner import Estimator, JobBuilder, machine_estimator
 from markstation.queue.states import RUNNABLE
 from markstation.queue.store import Store
 
@@ -72,19 +70,7 @@ def dry_run(
     mat = (
         material if isinstance(material, MaterialProfile) else load_material(material, machine=mach)
     )
-    est: Estimator
-    if estimator is None:
-        from markstation.devices.estimate import device_estimate_seconds
-
-        def device_est(job: Job) -> float:  # the device's own timing model for this machine
-            try:
-                return device_estimate_seconds(job, mach)
-            except ConfigError:
-                return estimate_seconds(job)
-
-        est = device_est
-    else:
-        est = estimator
+    est = estimator or machine_estimator(mach)  # the device's own timing model, no device
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -63,18 +63,14 @@ JobBuilder = Callable[[str, LayoutProfile, MaterialProfile, MachineProfile], Job
 Estimator = Callable[[Job], float]
 
 
-def _device_estimator(
-    machine: MachineProfile, settings: Mapping[int, float] | None = None
-) -> Estimator:
-    """The runner's estimate: the device's own timing model for ``machine``
-    (:func:`markstation.devices.estimate.device_estimate`, with the time-only ``settings`` a GRBL
-    controller reported on connect); the quick device-independent :func:`estimate_seconds` for a
-    protocol without one."""
+def machine_estimator(machine: MachineProfile) -> Estimator:
+    """The device's own timing model for ``machine`` (no device open: the profile's settings);
+    the quick device-independent :func:`estimate_seconds` for a protocol without one."""
     from markstation.devices.estimate import device_estimate
 
     def estimate(job: Job) -> float:
         try:
-            return device_estimate(job, machine, settings=settings).seconds
+            return device_estimate(job, machine).seconds
         except ConfigError:
             return estimate_seconds(job)
 
@@ -82,11 +78,19 @@ def _device_estimator(
 
 
 def driver_estimator(driver: Driver) -> Estimator:
-    """The estimate of a job on the open ``driver``: its machine's device timing model with the
-    time-only settings its controller reported on connect (a GRBL driver's
-    ``estimate_settings``, read now), as ``mark`` estimates. What ``batch run`` and the station
-    show and journal."""
-    return _device_estimator(driver.machine, getattr(driver, "estimate_settings", None))
+    """The estimate of a job on the open ``driver``
+    (:func:`markstation.devices.estimate.driver_estimate`: its machine, with the time-only
+    settings its controller reported on connect), as ``mark`` estimates; the quick figure for a
+    protocol without a timing model. What ``batch run`` and the station show and journal."""
+    from markstation.devices.estimate import driver_estimate
+
+    def estimate(job: Job) -> float:
+        try:
+            return driver_estimate(job, driver).seconds
+        except ConfigError:
+            return estimate_seconds(job)
+
+    return estimate
 
 
 def default_builder(
