@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from markstation.errors import JournalError
+from markstation.i18n import _
 from markstation.queue import merkle
 from markstation.queue.checkpoint import SignedNote, VerifierKey, unb64
 from markstation.queue.journal import canonical_json
@@ -49,10 +50,14 @@ def read_verifier(source: str | os.PathLike[str]) -> VerifierKey:
     try:
         content = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise JournalError(f"{path}: cannot read the verifier key ({exc})") from exc
+        raise JournalError(
+            _("{path}: cannot read the verifier key ({exc})").format(path=path, exc=exc)
+        ) from exc
     lines = [ln for ln in content.splitlines() if ln.strip()]
     if len(lines) != 1:
-        raise JournalError(f"{path}: expected one line, a verifier key <name>+<hash>+<key>")
+        raise JournalError(
+            _("{path}: expected one line, a verifier key <name>+<hash>+<key>").format(path=path)
+        )
     return VerifierKey.parse(lines[0], f"{path}:1")
 
 
@@ -61,7 +66,9 @@ def read_checkpoint(path: str | os.PathLike[str]) -> SignedNote:
     try:
         text = p.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise JournalError(f"{p}: cannot read the checkpoint ({exc})") from exc
+        raise JournalError(
+            _("{p}: cannot read the checkpoint ({exc})").format(p=p, exc=exc)
+        ) from exc
     return SignedNote.parse(text, str(p))
 
 
@@ -100,7 +107,9 @@ def _parse(path: Path) -> _Parsed:
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise JournalError(f"{path}: cannot read the export ({exc})") from exc
+        raise JournalError(
+            _("{path}: cannot read the export ({exc})").format(path=path, exc=exc)
+        ) from exc
     out = _Parsed()
     try:
         whole = json.loads(text)
@@ -108,7 +117,9 @@ def _parse(path: Path) -> _Parsed:
         whole = None
     if isinstance(whole, dict) and "records" in whole:  # a 'log prove' bundle
         if not isinstance(whole["records"], list) or not isinstance(whole.get("checkpoint"), dict):
-            raise JournalError(f"{path}: a proof bundle needs 'records' and 'checkpoint'")
+            raise JournalError(
+                _("{path}: a proof bundle needs 'records' and 'checkpoint'").format(path=path)
+            )
         out.records = [(i, r) for i, r in enumerate(whole["records"], 1)]
         out.checkpoint = (0, whole["checkpoint"])
         for c in whole.get("consistency") or []:
@@ -118,22 +129,34 @@ def _parse(path: Path) -> _Parsed:
         if not line.strip():
             continue
         if out.checkpoint is not None:
-            raise JournalError(f"{path}:{n}: a line after the checkpoint (the checkpoint is last)")
+            raise JournalError(
+                _("{path}:{n}: a line after the checkpoint (the checkpoint is last)").format(
+                    path=path, n=n
+                )
+            )
         try:
             obj = json.loads(line)
         except ValueError as exc:
-            hint = (
-                "; registry verify reads the JSON Lines export (log export --format jsonl), which "
-                "carries the records and their proofs"
+            message = (
+                _(
+                    "{path}:{n}: not JSON ({error}); registry verify reads the JSON Lines export "
+                    "(log export --format jsonl), which carries the records and their proofs"
+                )
                 if n == 1
-                else ""
+                else _("{path}:{n}: not JSON ({error})")
             )
-            raise JournalError(f"{path}:{n}: not JSON ({exc.args[0]}){hint}") from exc
+            raise JournalError(message.format(path=path, n=n, error=exc.args[0])) from exc
         if not isinstance(obj, dict) or len(obj) != 1:
-            raise JournalError(f"{path}:{n}: expected one of item, record, consistency, checkpoint")
+            raise JournalError(
+                _("{path}:{n}: expected one of item, record, consistency, checkpoint").format(
+                    path=path, n=n
+                )
+            )
         ((kind, value),) = obj.items()
         if not isinstance(value, dict):
-            raise JournalError(f"{path}:{n}: '{kind}' is not an object")
+            raise JournalError(
+                _("{path}:{n}: '{kind}' is not an object").format(path=path, n=n, kind=kind)
+            )
         if kind == "item":
             out.items.append((n, value))
         elif kind == "record":
@@ -143,15 +166,21 @@ def _parse(path: Path) -> _Parsed:
         elif kind == "checkpoint":
             out.checkpoint = (n, value)
         else:
-            raise JournalError(f"{path}:{n}: unknown line kind '{kind}'")
+            raise JournalError(
+                _("{path}:{n}: unknown line kind '{kind}'").format(path=path, n=n, kind=kind)
+            )
     if out.checkpoint is None:
-        raise JournalError(f"{path}: no checkpoint line (is it a markstation JSON Lines export?)")
+        raise JournalError(
+            _("{path}: no checkpoint line (is it a markstation JSON Lines export?)").format(
+                path=path
+            )
+        )
     return out
 
 
 def _hashes(value: Any, where: str) -> list[bytes]:
     if not isinstance(value, list):
-        raise JournalError(f"{where}: not a list of base64 hashes")
+        raise JournalError(_("{where}: not a list of base64 hashes").format(where=where))
     return [unb64(h, where, merkle.HASH_SIZE) if isinstance(h, str) else b"" for h in value]
 
 
@@ -169,15 +198,21 @@ def verify_export(
     where_cp = f"{path}:{cp_line}: checkpoint" if cp_line else f"{path}: checkpoint"
     note_text = cp_obj.get("note")
     if not isinstance(note_text, str):
-        raise JournalError(f"{where_cp}: no 'note' text")
+        raise JournalError(_("{where_cp}: no 'note' text").format(where_cp=where_cp))
     note = SignedNote.parse(note_text, where_cp)
     note.verify(key, where_cp)
     cp = note.checkpoint
     for name, want in (("origin", cp.origin), ("size", cp.size)):
         if cp_obj.get(name) != want:
-            raise JournalError(f"{where_cp}: '{name}' differs from the signed note (edited)")
+            raise JournalError(
+                _("{where_cp}: '{name}' differs from the signed note (edited)").format(
+                    where_cp=where_cp, name=name
+                )
+            )
     if cp_obj.get("root") != base64.b64encode(cp.root).decode():
-        raise JournalError(f"{where_cp}: 'root' differs from the signed note (edited)")
+        raise JournalError(
+            _("{where_cp}: 'root' differs from the signed note (edited)").format(where_cp=where_cp)
+        )
     report = RegistryReport(cp.origin, cp.size, cp.root)
 
     leaves: dict[int, bytes] = {}
@@ -186,28 +221,41 @@ def verify_export(
         seq = rec.get("seq")
         where = f"{path}:{n}: record seq {seq}"
         if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= cp.size:
-            raise JournalError(f"{where}: 'seq' is not within the checkpoint's 1..{cp.size}")
+            raise JournalError(
+                _("{where}: 'seq' is not within the checkpoint's 1..{size}").format(
+                    where=where, size=cp.size
+                )
+            )
         if seq in leaves:
-            raise JournalError(f"{where}: seq {seq} appears twice")
+            raise JournalError(_("{where}: seq {seq} appears twice").format(where=where, seq=seq))
         leaf_b64 = rec.get("leaf")
         if not isinstance(leaf_b64, str):
-            raise JournalError(f"{where}: no 'leaf'")
+            raise JournalError(_("{where}: no 'leaf'").format(where=where))
         try:
             data = base64.b64decode(leaf_b64.encode("ascii"), validate=True)
             decoded = json.loads(data.decode("utf-8"))
         except (binascii.Error, UnicodeError, ValueError) as exc:
-            raise JournalError(f"{where}: 'leaf' is not base64 of a JSON record") from exc
+            raise JournalError(
+                _("{where}: 'leaf' is not base64 of a JSON record").format(where=where)
+            ) from exc
         if not isinstance(decoded, dict) or canonical_json(decoded).encode() != data:
-            raise JournalError(f"{where}: 'leaf' is not canonical JSON record bytes (edited)")
+            raise JournalError(
+                _("{where}: 'leaf' is not canonical JSON record bytes (edited)").format(where=where)
+            )
         for name in _RECORD_FIELDS:
             if decoded.get(name) != rec.get(name) or name not in rec:
-                raise JournalError(f"{where}: '{name}' does not match its leaf bytes (edited)")
+                raise JournalError(
+                    _("{where}: '{name}' does not match its leaf bytes (edited)").format(
+                        where=where, name=name
+                    )
+                )
         leaf = merkle.leaf_hash(data)
         proof = _hashes(rec.get("proof"), f"{where}: 'proof'")
         if not merkle.verify_inclusion(leaf, seq - 1, cp.size, proof, cp.root):
             raise JournalError(
-                f"{where}: not in the checkpoint's tree (its inclusion proof fails: the record "
-                "or its proof was edited)"
+                _(
+                    "{where}: not in the checkpoint's tree (its inclusion proof fails: the record or its proof was edited)"
+                ).format(where=where)
             )
         leaves[seq] = leaf
         by_seq[seq] = rec
@@ -216,7 +264,11 @@ def verify_export(
     if len(leaves) == cp.size:
         tree = merkle.MerkleTree(leaves[s] for s in range(1, cp.size + 1))
         if tree.root() != cp.root:
-            raise JournalError(f"{path}: the records do not hash to the checkpoint's root (edited)")
+            raise JournalError(
+                _("{path}: the records do not hash to the checkpoint's root (edited)").format(
+                    path=path
+                )
+            )
         report.complete = True
 
     if parsed.items:
@@ -230,8 +282,9 @@ def verify_export(
         m = prev.checkpoint
         if m.size > cp.size:
             raise JournalError(
-                f"{pwhere}: it covers {m.size} records, more than this export's {cp.size}: the "
-                "export is older than the previous checkpoint, or the journal was truncated"
+                _(
+                    "{pwhere}: it covers {size} records, more than this export's {size2}: the export is older than the previous checkpoint, or the journal was truncated"
+                ).format(pwhere=pwhere, size=m.size, size2=cp.size)
             )
         if m.size == cp.size:
             ok = m.root == cp.root
@@ -242,11 +295,16 @@ def verify_export(
         elif tree is not None:
             ok = tree.root(m.size) == m.root
         else:
-            raise JournalError(f"{path}: no consistency proof from size {m.size} in the file")
+            raise JournalError(
+                _("{path}: no consistency proof from size {size} in the file").format(
+                    path=path, size=m.size
+                )
+            )
         if not ok:
             raise JournalError(
-                f"{pwhere}: this export's tree does not extend it (consistency fails): the "
-                f"first {m.size} records were rewritten since"
+                _(
+                    "{pwhere}: this export's tree does not extend it (consistency fails): the first {size} records were rewritten since"
+                ).format(pwhere=pwhere, size=m.size)
             )
         report.previous = f"{pwhere} ({m.size} records)"
     return report
@@ -260,22 +318,33 @@ def _check_items(
 ) -> None:
     last = by_seq.get(size)
     if last is None or last.get("type") != "export":
-        raise JournalError(f"{path}: the checkpoint's last record is not the export record")
+        raise JournalError(
+            _("{path}: the checkpoint's last record is not the export record").format(path=path)
+        )
     want = (last.get("payload") or {}).get("rows_sha256")
     rows = [row for _, row in items]
     got = hashlib.sha256(canonical_json(rows).encode()).hexdigest()
     if got != want:
         # name the first row that differs is impossible from a hash; name the count at least
         raise JournalError(
-            f"{path}: the {len(rows)} item rows do not hash to the rows_sha256 of export record "
-            f"seq {size} (an item row was edited, added or removed)"
+            _(
+                "{path}: the {n_rows} item rows do not hash to the rows_sha256 of export record seq {size} (an item row was edited, added or removed)"
+            ).format(path=path, n_rows=len(rows), size=size)
         )
     for n, row in items:
         code = row.get("mark_code")
         for tok in str(row.get("journal_seqs", "")).split():
             rec = by_seq.get(int(tok)) if tok.isdigit() else None
             if rec is None:
-                raise JournalError(f"{path}:{n}: item {code}: journal seq {tok} is not in the file")
+                raise JournalError(
+                    _("{path}:{n}: item {code}: journal seq {tok} is not in the file").format(
+                        path=path, n=n, code=code, tok=tok
+                    )
+                )
             payload = rec.get("payload") or {}
             if payload.get("code") != code and code not in (payload.get("codes") or []):
-                raise JournalError(f"{path}:{n}: item {code}: journal seq {tok} is not about it")
+                raise JournalError(
+                    _("{path}:{n}: item {code}: journal seq {tok} is not about it").format(
+                        path=path, n=n, code=code, tok=tok
+                    )
+                )

@@ -277,3 +277,15 @@ def test_english_is_unchanged_by_default(capsys: pytest.CaptureFixture[str]) -> 
     assert "Error: Missing option '--reason'." in err
     code, out, _err = run(capsys, "--version")
     assert code == 0 and out.startswith("markstation, version ")
+
+
+def test_a_help_shown_in_spanish_first_leaves_the_english_help_english(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """click makes a command's help option once and keeps it: made during a Spanish help, its
+    text must still be the msgid, so an English help later in the process stays English."""
+    code, out, _err = run(capsys, "--lang", "es", "operators", "list", "--help")
+    assert code == 0 and "Mostrar este mensaje y salir." in out
+    code, out, _err = run(capsys, "--lang", "en", "operators", "list", "--help")
+    assert code == 0 and "Show this message and exit." in out, out
+    assert "Mostrar" not in out

@@ -127,13 +127,14 @@ def test_alignment_places_the_anchor(
 
 
 def test_left_alignment_starts_the_advance_box_at_the_origin() -> None:
-    # 'H' is drawn one grid unit (a tenth of the cap height) in from its advance box
+    # 'H' (6 units wide, advance (6 + 2) × 1.1 tracking = 8.8 units) is centred in its advance
+    # box: 1.4 grid units (0.14 cap height) of bearing on each side
     shape = render_text("HH", cap_height_mm=5.0, align="left", origin=(10.0, -3.0))
-    assert shape.bbox[0] == pytest.approx(10.0 + 0.5)
+    assert shape.bbox[0] == pytest.approx(10.0 + 0.7)
     assert shape.bbox[1] == pytest.approx(-3.0)
-    assert shape.width_mm == pytest.approx(2 * 8 * 0.5)
+    assert shape.width_mm == pytest.approx(2 * 8.8 * 0.5)
     right = render_text("HH", cap_height_mm=5.0, align="right", origin=(10.0, -3.0))
-    assert right.bbox[2] == pytest.approx(10.0 - 0.5)
+    assert right.bbox[2] == pytest.approx(10.0 - 0.7)
     centre = render_text("HH", cap_height_mm=5.0, origin=(0.0, 0.0))
     assert centre.bbox[0] == pytest.approx(-centre.bbox[2])
 

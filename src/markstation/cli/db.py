@@ -8,6 +8,7 @@ import click
 
 from markstation.cli.options import db_option
 from markstation.cli.translate import Group
+from markstation.i18n import _
 
 
 @click.group(cls=Group)
@@ -35,7 +36,7 @@ def migrate_cmd(db: Path | str | None) -> None:
     where = default_location() if db is None else db
     if not is_server_url(where):
         raise click.UsageError(
-            "db migrate works on a postgresql:// store; an SQLite file needs no migration"
+            _("db migrate works on a postgresql:// store; an SQLite file needs no migration")
         )
     from markstation.queue.postgres import migrate
 

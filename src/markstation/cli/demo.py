@@ -11,6 +11,7 @@ import click
 
 from markstation.cli.translate import Command
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 #: fictional firearms of a private security company (make, model, caliber, factory serial)
 _FIREARMS = (
@@ -81,9 +82,11 @@ def demo(directory: Path | None, items: int) -> None:
     out = (directory or Path(tempfile.mkdtemp(prefix="markstation-demo-"))).resolve()
     db = out / "markstation.db"
     if db.exists():
-        raise ConfigError(f"{out}: already holds a demo store; give an empty or new --dir")
+        raise ConfigError(
+            _("{out}: already holds a demo store; give an empty or new --dir").format(out=out)
+        )
     out.mkdir(parents=True, exist_ok=True)
-    click.echo(f"demo directory: {out}")
+    click.echo(_("demo directory: {out}").format(out=out))
     actor = Actor("demo operator", "demo-station")
 
     # a real station keeps its key in the user's config dir (`station-key init`); the demo signs
@@ -97,15 +100,18 @@ def demo(directory: Path | None, items: int) -> None:
     with SqliteStore(db, actor=actor) as store:
         batch_id, valid = import_batch(batch_file, store, actor=actor)
         click.echo(
-            f"1. imported {len(valid.items)} firearms from {batch_file.name} (batch {batch_id})"
+            _("1. imported {n_items} firearms from {name} (batch {batch_id})").format(
+                n_items=len(valid.items), name=batch_file.name, batch_id=batch_id
+            )
         )
 
         previews = dry_run(store, out / "previews")
         decoded = sum(1 for p in previews if p.decode == "ok")
         total_s = sum(p.estimate_s or 0.0 for p in previews)
         click.echo(
-            f"2. dry run: {len(previews)} previews, {decoded} Data Matrix decode checks passed, "
-            f"estimated marking time {total_s:.1f} s"
+            _(
+                "2. dry run: {n_previews} previews, {decoded} Data Matrix decode checks passed, estimated marking time {total_s:.1f} s"
+            ).format(n_previews=len(previews), decoded=decoded, total_s=total_s)
         )
 
         ledger = out / "ledger.jsonl"
@@ -121,9 +127,15 @@ def demo(directory: Path | None, items: int) -> None:
             key=key,
         )
         click.echo(
-            f"3. marked {len(summary.marked)} on {url.split('?')[0]} (unattended), failed "
-            f"{len(summary.failed)}, interrupted {len(summary.interrupted)}, "
-            f"{summary.elapsed_s:.1f} s"
+            _(
+                "3. marked {n_marked} on {device} (unattended), failed {n_failed}, interrupted {n_interrupted}, {elapsed_s:.1f} s"
+            ).format(
+                n_marked=len(summary.marked),
+                device=url.split("?")[0],
+                n_failed=len(summary.failed),
+                n_interrupted=len(summary.interrupted),
+                elapsed_s=summary.elapsed_s,
+            )
         )
 
         report = out / "report.csv"
@@ -133,17 +145,38 @@ def demo(directory: Path | None, items: int) -> None:
     jobs = read_jobs(ledger)
     complete = sum(1 for j in jobs if j.complete)
     click.echo(
-        f"4. report and signed checkpoint written; {verified.summary()}; {checked} item rows match"
+        _("4. report and signed checkpoint written; {verified}; {checked} item rows match").format(
+            verified=verified.summary(), checked=checked
+        )
     )
-    click.echo(f"5. simulator ledger: {len(jobs)} jobs burned, {complete} complete")
+    click.echo(
+        _("5. simulator ledger: {n_jobs} jobs burned, {complete} complete").format(
+            n_jobs=len(jobs), complete=complete
+        )
+    )
     click.echo("")
-    click.echo(f"  registry file  {batch_file}")
-    click.echo(f"  store          {db}")
-    click.echo(f"  previews       {out / 'previews'}")
-    click.echo(f"  burn ledger    {ledger}")
-    click.echo(f"  report         {report} (+ {report.with_suffix('.checkpoint').name})")
-    click.echo(f"  station key    {key_file} (public: {public_path(key_file).name})")
-    click.echo(f"try: markstation batch status --db {db}")
+    files = [
+        (_("registry file"), str(batch_file)),
+        (_("store"), str(db)),
+        (_("previews"), str(out / "previews")),
+        (_("burn ledger"), str(ledger)),
+        (
+            _("report"),
+            _("{report} (+ {checkpoint})").format(
+                report=report, checkpoint=report.with_suffix(".checkpoint").name
+            ),
+        ),
+        (
+            _("station key"),
+            _("{key_file} (public: {public})").format(
+                key_file=key_file, public=public_path(key_file).name
+            ),
+        ),
+    ]
+    width = max(14, *(len(label) for label, _value in files))
+    for label, value in files:
+        click.echo(f"  {label:<{width}} {value}")
+    click.echo(_("try: markstation batch status --db {db}").format(db=db))
     click.echo(f"     markstation log verify --db {db} --key {public_path(key_file)}")
     if summary.failed or summary.interrupted or complete != len(summary.marked):
-        raise ConfigError("the demo did not mark every item; see the messages above")
+        raise ConfigError(_("the demo did not mark every item; see the messages above"))

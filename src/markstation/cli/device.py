@@ -136,9 +136,9 @@ def devices() -> None:
     from markstation.devices.registry import discover
 
     found = discover()
-    header = ("URL", "MODEL", "FIRMWARE", "SERIAL", "SIMULATED")
+    header = ("URL", _("MODEL"), _("FIRMWARE"), _("SERIAL"), _("SIMULATED"))
     rows = [
-        (d.url, d.model, d.firmware or "-", d.serial or "-", "yes" if d.simulated else "no")
+        (d.url, d.model, d.firmware or "-", d.serial or "-", _("yes") if d.simulated else _("no"))
         for d in found
     ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

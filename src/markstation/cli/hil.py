@@ -8,6 +8,7 @@ import click
 
 from markstation.cli.options import preview_output_option
 from markstation.cli.translate import Group
+from markstation.i18n import _
 
 
 @click.group(cls=Group)
@@ -49,11 +50,19 @@ def report(results: Path, output: Path | None, strict: bool) -> None:
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"{output}: cannot write the summary ({exc.strerror})") from None
+            raise ConfigError(
+                _("{output}: cannot write the summary ({strerror})").format(
+                    output=output, strerror=exc.strerror
+                )
+            ) from None
         counts = rep.counts()
         click.echo(
-            f"{output}: {counts['passed']} passed, {counts['failed']} failed, "
-            f"{counts['skipped']} skipped"
+            _("{output}: {passed} passed, {failed} failed, {skipped} skipped").format(
+                output=output,
+                passed=counts["passed"],
+                failed=counts["failed"],
+                skipped=counts["skipped"],
+            )
         )
     if strict and not rep.passed:
         raise SystemExit(2)
@@ -65,9 +74,15 @@ def _numbers(text: str, option: str) -> list[float]:
     try:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"{option} '{text}': expected numbers separated by commas") from None
+        raise ConfigError(
+            _("{option} '{text}': expected numbers separated by commas").format(
+                option=option, text=text
+            )
+        ) from None
     if not values:
-        raise ConfigError(f"{option} '{text}': give at least one number")
+        raise ConfigError(
+            _("{option} '{text}': give at least one number").format(option=option, text=text)
+        )
     return values
 
 
@@ -143,12 +158,19 @@ def grid(
     )
     bounds = job.bounds()
     assert bounds is not None
-    click.echo(f"machine {profile.name}: {len(p_axis)} powers × {len(s_axis)} speeds")
+    click.echo(
+        _("machine {name}: {n_p_axis} powers × {n_s_axis} speeds").format(
+            name=profile.name, n_p_axis=len(p_axis), n_s_axis=len(s_axis)
+        )
+    )
     click.echo("  rows (power %):     " + ", ".join(f"P{p:g}" for p in p_axis))
     click.echo("  columns (mm/s):     " + ", ".join(f"S{s:g}" for s in s_axis))
     click.echo(
-        f"  size: {bounds[2] - bounds[0]:.1f} × {bounds[3] - bounds[1]:.1f} mm, "
-        f"estimated {format_duration(estimate(job).total_s)}"
+        _("  size: {width:.1f} × {height:.1f} mm, estimated {time}").format(
+            width=bounds[2] - bounds[0],
+            height=bounds[3] - bounds[1],
+            time=format_duration(estimate(job).total_s),
+        )
     )
     if output is not None:
         from markstation.preview import render_png, render_svg
@@ -159,5 +181,7 @@ def grid(
         elif suffix == ".png":
             render_png(job, profile, output, material_name="material test grid")
         else:
-            raise ConfigError(f"{output}: the preview must be a .png or .svg file")
-        click.echo(f"preview: {output}")
+            raise ConfigError(
+                _("{output}: the preview must be a .png or .svg file").format(output=output)
+            )
+        click.echo(_("preview: {output}").format(output=output))

@@ -12,6 +12,7 @@ from markstation.cli.batch import make_actor, open_store
 from markstation.cli.options import actor_options, db_option, output_option
 from markstation.cli.station_key import key_file_option, load_station_key, station_verifier
 from markstation.cli.translate import Group
+from markstation.i18n import _
 
 
 @click.group(cls=Group)
@@ -64,7 +65,7 @@ def verify_cmd(
         report, _tree = verify_store(store, key=verifier, outside=outside)
         checked = store.check_items_against_journal()
     click.echo(report.summary())
-    click.echo(f"items ok: {checked} rows are what the journal proves")
+    click.echo(_("items ok: {checked} rows are what the journal proves").format(checked=checked))
 
 
 @log.command("export")
@@ -132,9 +133,17 @@ def export_cmd(
             head = export_report(
                 store, output, fmt="csv" if fmt == "csv" else "jsonl", actor=actor, key=signer
             )
-            signed = "signed" if signer is not None else "UNSIGNED"
-            click.echo(f"checkpoint ({signed}) written to {checkpoint_path(output)}")
-    click.echo(f"wrote {output} ({fmt}); tree head: {head.records} records, root {head.hash}")
+            written = (
+                _("checkpoint (signed) written to {path}")
+                if signer is not None
+                else _("checkpoint (UNSIGNED) written to {path}")
+            )
+            click.echo(written.format(path=checkpoint_path(output)))
+    click.echo(
+        _("wrote {output} ({fmt}); tree head: {records} records, root {hash}").format(
+            output=output, fmt=fmt, records=head.records, hash=head.hash
+        )
+    )
 
 
 @log.command("show")
@@ -156,7 +165,9 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise JournalError(f"{path}: cannot read the checkpoint ({exc})") from exc
+        raise JournalError(
+            _("{path}: cannot read the checkpoint ({exc})").format(path=path, exc=exc)
+        ) from exc
 
 
 @log.command("checkpoint")
@@ -191,7 +202,12 @@ def checkpoint_cmd(
         click.echo(text, nl=False)
     else:
         write_atomic(output, text)
-        click.echo(f"checkpoint ({'signed' if signer else 'UNSIGNED'}) written to {output}")
+        written = (
+            _("checkpoint (signed) written to {path}")
+            if signer
+            else _("checkpoint (UNSIGNED) written to {path}")
+        )
+        click.echo(written.format(path=output))
     if qr is not None:
         from markstation.cli.station_key import write_qr
 
@@ -245,11 +261,19 @@ def prove_cmd(
         and (r.payload.get("code") == code or code in (r.payload.get("codes") or []))
     ]
     if not mine:
-        raise JournalError(f"no journal record about '{code}' in the first {size} records")
+        raise JournalError(
+            _("no journal record about '{code}' in the first {size} records").format(
+                code=code, size=size
+            )
+        )
     bundle = {
         "code": code,
         "records": [record_json(r, tree, size) for r in mine],
         "checkpoint": checkpoint_json(note),
     }
     write_atomic(output, json.dumps(bundle, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
-    click.echo(f"{len(mine)} records about {code} proven against a tree of {size}; wrote {output}")
+    click.echo(
+        _("{n_mine} records about {code} proven against a tree of {size}; wrote {output}").format(
+            n_mine=len(mine), code=code, size=size, output=output
+        )
+    )

@@ -15,6 +15,7 @@ from markstation.cli.options import (
 )
 from markstation.cli.translate import Command
 from markstation.errors import ConfigError, VerifyError
+from markstation.i18n import _
 from markstation.profiles import DEFAULT_MACHINE
 
 PREVIEW_SUFFIXES = (".png", ".svg")
@@ -30,8 +31,12 @@ def check_output(path: Path) -> str:
     """The preview format for ``path`` ('.png' or '.svg'); ConfigError naming any other suffix."""
     suffix = path.suffix.lower()
     if suffix not in PREVIEW_SUFFIXES:
-        shown = f"'{path.suffix}'" if path.suffix else "no suffix"
-        raise ConfigError(f"output file {path}: {shown} is not a preview format (use .png or .svg)")
+        shown = f"'{path.suffix}'" if path.suffix else _("no suffix")
+        raise ConfigError(
+            _("output file {path}: {shown} is not a preview format (use .png or .svg)").format(
+                path=path, shown=shown
+            )
+        )
     return suffix
 
 
@@ -97,7 +102,7 @@ def preview(
 
     if kind == ".svg":
         pv.render_svg(job, mach, out, layout=lay, estimate_s=device.seconds)
-        written = f"wrote {out} (SVG, mm units)"
+        written = _("wrote {path} (SVG, mm units)").format(path=out)
     else:
         scale = px_per_mm if px_per_mm is not None else None
         pv.render_png(
@@ -106,7 +111,9 @@ def preview(
         from PIL import Image
 
         with Image.open(out) as img:
-            written = f"wrote {out} ({img.width} x {img.height} px)"
+            written = _("wrote {path} ({width} x {height} px)").format(
+                path=out, width=img.width, height=img.height
+            )
 
     info = pv.preview_info(job)
     est = estimate(job)
@@ -114,21 +121,58 @@ def preview(
     saved = 100.0 * (before - after) / before if before > 0 else 0.0
     passes = "+".join(str(layer.passes) for layer in est.layers)
     click.echo(written)
-    click.echo(f"mark code   {info.code}")
-    click.echo(f"profiles    layout {lay.name}, material {mat.name}, machine {mach.name}")
-    click.echo(f"size        {info.size_mm[0]:.2f} x {info.size_mm[1]:.2f} mm")
-    click.echo(f"strokes     {info.strokes} in {len(job.layers)} layer(s)")
-    click.echo(f"marked      {info.marked_mm:.1f} mm per pass")
-    click.echo(f"jumps       {before:.1f} mm -> {after:.1f} mm ({saved:.1f} % saved by path order)")
-    click.echo(
-        f"est. time   {format_duration(device.seconds)} on {mach.name} "
-        f"(from the {device.protocol.upper()} command stream)"
-    )
-    click.echo(
-        f"quick est.  {format_duration(est.total_s)}, device-independent (marking "
-        f"{est.mark_s + est.dwell_s:.2f} s, jumps {est.jump_s:.2f} s, delays {est.delay_s:.2f} s; "
-        f"passes {passes})"
-    )
+    rows = [
+        (_("mark code"), info.code),
+        (
+            _("profiles"),
+            _("layout {layout}, material {material}, machine {machine}").format(
+                layout=lay.name, material=mat.name, machine=mach.name
+            ),
+        ),
+        (
+            _("size"),
+            _("{width:.2f} x {height:.2f} mm").format(
+                width=info.size_mm[0], height=info.size_mm[1]
+            ),
+        ),
+        (
+            _("strokes"),
+            _("{strokes} in {layers} layer(s)").format(
+                strokes=info.strokes, layers=len(job.layers)
+            ),
+        ),
+        (_("marked"), _("{length:.1f} mm per pass").format(length=info.marked_mm)),
+        (
+            _("jumps"),
+            _("{before:.1f} mm -> {after:.1f} mm ({saved} saved by path order)").format(
+                before=before, after=after, saved=f"{saved:.1f} %"
+            ),
+        ),
+        (
+            _("est. time"),
+            _("{time} on {machine} (from the {protocol} command stream)").format(
+                time=format_duration(device.seconds),
+                machine=mach.name,
+                protocol=device.protocol.upper(),
+            ),
+        ),
+        (
+            _("quick est."),
+            _(
+                "{time}, device-independent (marking {marking:.2f} s, jumps {jumps:.2f} s, "
+                "delays {delays:.2f} s; passes {passes})"
+            ).format(
+                time=format_duration(est.total_s),
+                marking=est.mark_s + est.dwell_s,
+                jumps=est.jump_s,
+                delays=est.delay_s,
+                passes=passes,
+            ),
+        ),
+    ]
+    width = max(11, *(len(label) for label, _value in rows))
+    for label, value in rows:
+        click.echo(f"{label:<{width}} {value}")
     failed = [c for c in checks if not c.ok]
     for check in checks:
         click.echo(check.describe())

@@ -7,6 +7,7 @@ import click
 from markstation import profiles as prof
 from markstation.cli.translate import Group
 from markstation.errors import ConfigError, ProfileNotFound
+from markstation.i18n import _
 
 
 @click.group(cls=Group)
@@ -40,11 +41,17 @@ def show(name: str) -> None:
                 if kind == "materials"
                 else prof.load_layout(name)
             )
-            click.echo(f"# {kind[:-1]} '{name}' from {path} (sha256 {profile.sha256[:16]}…)")
+            click.echo(
+                _("# {kind} '{name}' from {path} (sha256 {sha256}…)").format(
+                    kind=kind[:-1], name=name, path=path, sha256=profile.sha256[:16]
+                )
+            )
             click.echo(path.read_text(encoding="utf-8"), nl=False)
             return
     raise ProfileNotFound(
-        f"no machine, material or layout named '{name}' (see 'markstation profiles list')"
+        _("no machine, material or layout named '{name}' (see 'markstation profiles list')").format(
+            name=name
+        )
     )
 
 
@@ -54,9 +61,9 @@ def check() -> None:
     bad = 0
     for kind, name, problem in prof.check_all():
         if problem is None:
-            click.echo(f"ok    {kind[:-1]:<9} {name}")
+            click.echo(_("ok    {kind:<9} {name}").format(kind=kind[:-1], name=name))
         else:
             bad += 1
-            click.echo(f"FAIL  {problem}", err=True)
+            click.echo(_("FAIL  {problem}").format(problem=problem), err=True)
     if bad:
-        raise ConfigError(f"{bad} profile(s) invalid")
+        raise ConfigError(_("{bad} profile(s) invalid").format(bad=bad))

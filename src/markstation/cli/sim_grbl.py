@@ -8,6 +8,7 @@ import click
 
 from markstation.cli.options import machine_option
 from markstation.cli.translate import Command
+from markstation.i18n import _
 
 
 @click.command(cls=Command)
@@ -63,7 +64,9 @@ def grbl(
     from markstation.devices.sim.grbl.pty import serve_pty
 
     if not use_pty:
-        raise click.UsageError("nothing to serve: give --pty (use the URL sim://grbl from Python)")
+        raise click.UsageError(
+            _("nothing to serve: give --pty (use the URL sim://grbl from Python)")
+        )
     options = {"timing": timing, "settings": settings_text}
     if ledger:
         options["ledger"] = ledger
@@ -72,10 +75,10 @@ def grbl(
     server = serve_pty(options, machine=machine)
     try:
         click.echo(server.path)
-        click.echo("simulated GRBL 1.1h serving; Ctrl-C stops", err=True)
+        click.echo(_("simulated GRBL 1.1h serving; Ctrl-C stops"), err=True)
         while True:
             time.sleep(0.5)
     except KeyboardInterrupt:
-        click.echo("stopped", err=True)
+        click.echo(_("stopped"), err=True)
     finally:
         server.stop()

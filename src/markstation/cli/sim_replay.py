@@ -8,6 +8,7 @@ import click
 
 from markstation.cli.options import machine_option
 from markstation.cli.translate import Command
+from markstation.i18n import _
 
 
 @click.command(cls=Command)
@@ -35,22 +36,41 @@ def replay(capture: Path, output: Path | None, machine: str | None) -> None:
 
     profile = load_machine(machine) if machine else default_machine_for("lmc")
     report, board = replay_file(capture, profile)
-    click.echo(f"capture:        {capture}")
-    click.echo(
-        f"transfers:      {report.transfers} ({report.commands} commands, "
-        f"{report.list_packets} list packets)"
-    )
-    click.echo(f"strokes:        {len(report.strokes)} ({closed_strokes(report.strokes)} closed)")
-    click.echo(f"burned length:  {report.burned_mm:.2f} mm")
-    click.echo(
-        f"status match:   {report.replies_matched}/{report.replies_compared} replies "
-        f"({report.match_ratio:.1%})"
-    )
+    rows = [
+        (_("capture:"), str(capture)),
+        (
+            _("transfers:"),
+            _("{transfers} ({commands} commands, {list_packets} list packets)").format(
+                transfers=report.transfers,
+                commands=report.commands,
+                list_packets=report.list_packets,
+            ),
+        ),
+        (
+            _("strokes:"),
+            _("{strokes} ({closed} closed)").format(
+                strokes=len(report.strokes), closed=closed_strokes(report.strokes)
+            ),
+        ),
+        (_("burned length:"), f"{report.burned_mm:.2f} mm"),
+        (
+            _("status match:"),
+            _("{matched}/{compared} replies ({ratio:.1%})").format(
+                matched=report.replies_matched,
+                compared=report.replies_compared,
+                ratio=report.match_ratio,
+            ),
+        ),
+    ]
+    burn_label = _("burn image:")
+    width = max(15, len(burn_label), *(len(label) for label, _value in rows))
+    for label, value in rows:
+        click.echo(f"{label:<{width}} {value}")
     for line in report.first_mismatches[:3]:
-        click.echo(f"  mismatch: {line}")
+        click.echo(_("  mismatch: {line}").format(line=line))
     if output is not None:
         # a capture does not say what it was burned on: the material a mark on this machine
         # gets without --material sets how far its dots grow
         material = load_material(None, machine=profile)
         board.render_png(output, spot_mm=profile.spot_mm, material=material)
-        click.echo(f"burn image:     {output}")
+        click.echo(f"{burn_label:<{width}} {output}")

@@ -182,7 +182,7 @@ def show_cmd(key_file: Path | None, qr: Path | None) -> None:
     click.echo(str(vk))
     if qr is not None:
         write_qr(str(vk), qr)
-        click.echo(f"QR code written to {qr}", err=True)
+        click.echo(_("QR code written to {qr}").format(qr=qr), err=True)
 
 
 def write_qr(text: str, out: Path) -> None:
@@ -192,7 +192,11 @@ def write_qr(text: str, out: Path) -> None:
     try:
         qrcode.make(text).save(str(out))
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the QR code ({exc.strerror or exc})") from exc
+        raise ConfigError(
+            _("{out}: cannot write the QR code ({reason})").format(
+                out=out, reason=exc.strerror or exc
+            )
+        ) from exc
 
 
 # --- registry ------------------------------------------------------------------------------

@@ -149,6 +149,22 @@ class Context(click.Context):
     formatter_class = HelpFormatter
 
 
+def source_help_option(command: click.Command, ctx: click.Context) -> click.Option | None:
+    """``command``'s help option, its help text kept as click's English msgid.
+
+    click makes the option once per command and keeps it; made while Spanish was active, its text
+    would stay Spanish in a later English help of the same process (the formatter translates at
+    format time, so the option itself must hold the msgid)."""
+    if getattr(command, "_help_option", None) is not None:
+        return click.Command.get_help_option(command, ctx)
+    language = i18n.get_language()
+    i18n.set_language(i18n.DEFAULT_LANGUAGE)
+    try:
+        return click.Command.get_help_option(command, ctx)
+    finally:
+        i18n.set_language(language)
+
+
 class Command(click.Command):
     """A command whose help is in the active language (``@click.command(cls=Command)``)."""
 
@@ -156,6 +172,9 @@ class Command(click.Command):
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return short_help(self, limit)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return source_help_option(self, ctx)
 
 
 class Group(click.Group):
@@ -171,6 +190,9 @@ class Group(click.Group):
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return short_help(self, limit)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        return source_help_option(self, ctx)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         route_click_gettext()

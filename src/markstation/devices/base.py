@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from markstation.errors import DeviceError, SafetyLimitError
+from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
 
@@ -144,39 +145,73 @@ def check_job_limits(job: Job, machine: MachineProfile) -> None:
         where = f"layer '{layer.name}'"
         if not (0 <= p.power_pct <= machine.power_pct_max):
             raise SafetyLimitError(
-                f"{where}: power {p.power_pct:g} % is outside 0..{machine.power_pct_max:g} % "
-                f"of machine '{machine.name}'"
+                _("{where}: power {power} is outside 0..{power_max} of machine '{name}'").format(
+                    where=where,
+                    power=f"{p.power_pct:g} %",  # the "%" outside the msgid: not a %-format
+                    power_max=f"{machine.power_pct_max:g} %",
+                    name=machine.name,
+                )
             )
         if not (machine.speed_mm_s_min <= p.speed_mm_s <= machine.speed_mm_s_max):
             raise SafetyLimitError(
-                f"{where}: speed {p.speed_mm_s:g} mm/s is outside {machine.speed_mm_s_min:g}.."
-                f"{machine.speed_mm_s_max:g} mm/s of machine '{machine.name}'"
+                _(
+                    "{where}: speed {speed_mm_s:g} mm/s is outside {speed_mm_s_min:g}..{speed_mm_s_max:g} mm/s of machine '{name}'"
+                ).format(
+                    where=where,
+                    speed_mm_s=p.speed_mm_s,
+                    speed_mm_s_min=machine.speed_mm_s_min,
+                    speed_mm_s_max=machine.speed_mm_s_max,
+                    name=machine.name,
+                )
             )
         if not (0 < p.jump_speed_mm_s <= machine.jump_speed_mm_s_max):
             raise SafetyLimitError(
-                f"{where}: jump speed {p.jump_speed_mm_s:g} mm/s is above "
-                f"{machine.jump_speed_mm_s_max:g} mm/s of machine '{machine.name}'"
+                _(
+                    "{where}: jump speed {jump_speed_mm_s:g} mm/s is above {jump_speed_mm_s_max:g} mm/s of machine '{name}'"
+                ).format(
+                    where=where,
+                    jump_speed_mm_s=p.jump_speed_mm_s,
+                    jump_speed_mm_s_max=machine.jump_speed_mm_s_max,
+                    name=machine.name,
+                )
             )
         if not (machine.frequency_khz_min <= p.frequency_khz <= machine.frequency_khz_max):
             raise SafetyLimitError(
-                f"{where}: frequency {p.frequency_khz:g} kHz is outside {machine.frequency_khz_min:g}.."
-                f"{machine.frequency_khz_max:g} kHz of machine '{machine.name}'"
+                _(
+                    "{where}: frequency {frequency_khz:g} kHz is outside {frequency_khz_min:g}..{frequency_khz_max:g} kHz of machine '{name}'"
+                ).format(
+                    where=where,
+                    frequency_khz=p.frequency_khz,
+                    frequency_khz_min=machine.frequency_khz_min,
+                    frequency_khz_max=machine.frequency_khz_max,
+                    name=machine.name,
+                )
             )
         if p.pulse_width_ns is not None and p.pulse_width_ns not in machine.pulse_width_ns:
             allowed = (
                 ", ".join(f"{w:g}" for w in machine.pulse_width_ns) or "none (not a MOPA source)"
             )
             raise SafetyLimitError(
-                f"{where}: pulse width {p.pulse_width_ns:g} ns is not one of machine "
-                f"'{machine.name}' ({allowed})"
+                _(
+                    "{where}: pulse width {pulse_width_ns:g} ns is not one of machine '{name}' ({allowed})"
+                ).format(
+                    where=where, pulse_width_ns=p.pulse_width_ns, name=machine.name, allowed=allowed
+                )
             )
         for prim in layer.primitives:
             for x, y in prim.points:
                 if not (math.isfinite(x) and math.isfinite(y) and fld.contains(x, y)):
                     raise SafetyLimitError(
-                        f"{where}: point ({x:.3f}, {y:.3f}) mm is outside the "
-                        f"{machine.field_width_mm:g} × {machine.field_height_mm:g} mm field of "
-                        f"machine '{machine.name}'"
+                        _(
+                            "{where}: point ({x:.3f}, {y:.3f}) mm is outside the {field_width_mm:g} × {field_height_mm:g} mm field of machine '{name}'"
+                        ).format(
+                            where=where,
+                            x=x,
+                            y=y,
+                            field_width_mm=machine.field_width_mm,
+                            field_height_mm=machine.field_height_mm,
+                            name=machine.name,
+                        )
                     )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
 
@@ -59,7 +60,11 @@ def device_estimate(
         program = encode_job(job, geometry)
         t = program_time(program.lines, planner, start=(start[0], start[1], 0.0))
         return DeviceEstimate(t.total_s, "grbl", "grbl-planner")
-    raise ConfigError(f"machine '{machine.name}': no timing model for protocol '{protocol}'")
+    raise ConfigError(
+        _("machine '{name}': no timing model for protocol '{protocol}'").format(
+            name=machine.name, protocol=protocol
+        )
+    )
 
 
 def driver_estimate(job: Job, driver: Driver) -> DeviceEstimate:

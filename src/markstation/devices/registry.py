@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from markstation.devices.base import DeviceInfo, Driver
 from markstation.devices.url import DeviceURL
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.profiles import MachineProfile, default_machine_for, load_machine
 
 #: (scheme, protocol) -> "module:Class"
@@ -88,7 +89,7 @@ def _entry_points(group: str) -> dict[str, str]:
 def _driver_table() -> dict[tuple[str, str], str]:
     table = dict(DRIVERS)
     for name, value in _entry_points("markstation.drivers").items():
-        scheme, _, protocol = name.partition(".")
+        scheme, _sep, protocol = name.partition(".")
         table.setdefault((scheme, protocol), value)
     return table
 
@@ -97,7 +98,9 @@ def simulated_transport(protocol: str) -> SimulatedTransport:
     """The simulator for ``sim://PROTOCOL`` (ConfigError when there is none)."""
     target = SIMULATORS.get(protocol) or _entry_points("markstation.simulators").get(protocol)
     if target is None:
-        raise ConfigError(f"sim://{protocol}: no simulator for protocol '{protocol}'")
+        raise ConfigError(
+            _("sim://{protocol}: no simulator for protocol '{protocol}'").format(protocol=protocol)
+        )
     sim: SimulatedTransport = _load(target)
     return sim
 
@@ -107,11 +110,15 @@ def protocol_of(url: DeviceURL) -> str:
         return url.host
     if url.scheme == "serial":
         return url.options.get("protocol", "grbl")
-    raise ConfigError(f"device URL '{url.raw}': unknown scheme '{url.scheme}' (usb, sim or serial)")
+    raise ConfigError(
+        _("device URL '{raw}': unknown scheme '{scheme}' (usb, sim or serial)").format(
+            raw=url.raw, scheme=url.scheme
+        )
+    )
 
 
 def _load(target: str) -> Any:
-    module_name, _, attr = target.partition(":")
+    module_name, _sep, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
 
 
@@ -128,7 +135,11 @@ def open_device(url: str | DeviceURL, machine: MachineProfile | str | None = Non
         known = ", ".join(
             f"{s}://{p}" if s != "serial" else f"serial://PORT?protocol={p}" for s, p in drivers
         )
-        raise ConfigError(f"device URL '{parsed.raw}': no driver for it (known: {known})")
+        raise ConfigError(
+            _("device URL '{raw}': no driver for it (known: {known})").format(
+                raw=parsed.raw, known=known
+            )
+        )
     if machine is None:
         profile = default_machine_for(protocol)
     elif isinstance(machine, str):
@@ -137,7 +148,11 @@ def open_device(url: str | DeviceURL, machine: MachineProfile | str | None = Non
         profile = machine
     if profile.protocol != protocol:
         raise ConfigError(
-            f"machine '{profile.name}' speaks {profile.protocol}, but device URL '{parsed.raw}' is {protocol}"
+            _(
+                "machine '{name}' speaks {protocol}, but device URL '{raw}' is {url_protocol}"
+            ).format(
+                name=profile.name, protocol=profile.protocol, raw=parsed.raw, url_protocol=protocol
+            )
         )
     cls = _load(target)
     driver: Driver = cls.from_url(parsed, profile)

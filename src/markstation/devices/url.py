@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 
 @dataclass(frozen=True)
@@ -22,13 +23,16 @@ class DeviceURL:
         parts = urlsplit(text)
         if not parts.scheme or "://" not in text:
             raise ConfigError(
-                f"device URL '{text}': expected scheme://…, e.g. usb://lmc, sim://lmc, sim://grbl or "
-                "serial:///dev/ttyUSB0?protocol=grbl"
+                _(
+                    "device URL '{text}': expected scheme://…, e.g. usb://lmc, sim://lmc, sim://grbl or serial:///dev/ttyUSB0?protocol=grbl"
+                ).format(text=text)
             )
         seen: dict[str, str] = {}
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in seen:
-                raise ConfigError(f"device URL '{text}': option '{key}' given twice")
+                raise ConfigError(
+                    _("device URL '{text}': option '{key}' given twice").format(text=text, key=key)
+                )
             seen[key] = value
         return DeviceURL(
             scheme=parts.scheme.lower(),
@@ -50,7 +54,9 @@ class DeviceURL:
         if unknown:
             known = ", ".join(sorted(allowed_set)) or "none"
             raise ConfigError(
-                f"device URL '{self.raw}': unknown option '{unknown[0]}' (known: {known})"
+                _("device URL '{raw}': unknown option '{unknown}' (known: {known})").format(
+                    raw=self.raw, unknown=unknown[0], known=known
+                )
             )
         return opts
 
@@ -67,9 +73,17 @@ def _parse_number(
         number = kind(value)
     except ValueError:
         what = "a whole number" if kind is int else "a number"
-        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is not {what}") from None
+        raise ConfigError(
+            _("device URL '{raw}': option '{key}={value}' is not {what}").format(
+                raw=url.raw, key=key, value=value, what=what
+            )
+        ) from None
     if number < minimum:
-        raise ConfigError(f"device URL '{url.raw}': option '{key}={value}' is below {minimum:g}")
+        raise ConfigError(
+            _("device URL '{raw}': option '{key}={value}' is below {minimum:g}").format(
+                raw=url.raw, key=key, value=value, minimum=minimum
+            )
+        )
     return number
 
 

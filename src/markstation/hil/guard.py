@@ -23,6 +23,7 @@ from markstation.devices.base import DeviceInfo, DeviceState, Driver, Inputs, Ru
 from markstation.devices.url import DeviceURL
 from markstation.errors import DeviceError, EmissionNotAllowed
 from markstation.hil.jobs import is_held_off
+from markstation.i18n import _
 from markstation.job.ir import Job
 from markstation.profiles import MachineProfile
 
@@ -75,16 +76,18 @@ class GuardedDriver:
         if not self.may_emit and not is_held_off(job):
             powers = sorted({layer.params.power_pct for layer in job.layers} - {0.0})
             raise EmissionNotAllowed(
-                f"{self.url}: refusing a job with power {powers[0]:g} % on real hardware; "
-                "pass --allow-emission to let the suite emit (held-off jobs at 0 % run without it)"
+                _(
+                    "{url}: refusing a job with power {power} on real hardware; pass --allow-emission to let the suite emit (held-off jobs at {off} run without it)"
+                ).format(url=self.url, power=f"{powers[0]:g} %", off="0 %")
             )
         return self._driver.run(job, listener)
 
     def frame(self, job: Job, stop: Callable[[], bool]) -> int:
         if not self.may_emit and frame_can_emit(self.machine):
             raise EmissionNotAllowed(
-                f"{self.url}: machine '{self.machine.name}' frames with the beam "
-                "(pointer_power_pct > 0); pass --allow-emission to frame on real hardware"
+                _(
+                    "{url}: machine '{name}' frames with the beam (pointer_power_pct > 0); pass --allow-emission to frame on real hardware"
+                ).format(url=self.url, name=self.machine.name)
             )
         return self._driver.frame(job, stop)
 
@@ -106,7 +109,9 @@ class GuardedDriver:
         """Clear a controller's alarm lock (GRBL ``$X``) where the driver has one; never emits."""
         unlock = getattr(self._driver, "unlock", None)
         if unlock is None:
-            raise DeviceError(f"{self.url}: this driver has no alarm lock to clear")
+            raise DeviceError(
+                _("{url}: this driver has no alarm lock to clear").format(url=self.url)
+            )
         return str(unlock())
 
     @property

@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 
 from markstation.errors import LimitError, OutOfFieldError
+from markstation.i18n import _
 from markstation.job.ir import Job, Layer, MarkParams, Point, Polyline, Primitive, TextRegion
 from markstation.profiles import MachineProfile, Rect
 
@@ -34,8 +35,11 @@ def bench_params(
     """A parameter set inside ``machine``'s limits: speed clamped into range, power checked."""
     if not (0.0 <= power_pct <= machine.power_pct_max):
         raise LimitError(
-            f"power {power_pct:g} % is outside 0..{machine.power_pct_max:g} % of machine "
-            f"'{machine.name}'"
+            _("power {power} is outside 0..{power_max} of machine '{name}'").format(
+                power=f"{power_pct:g} %",
+                power_max=f"{machine.power_pct_max:g} %",
+                name=machine.name,
+            )
         )
     return MarkParams(
         speed_mm_s=_clamp(speed_mm_s, machine.speed_mm_s_min, machine.speed_mm_s_max),
@@ -54,9 +58,18 @@ def _check_inside(job: Job, area: Rect, what: str, machine: MachineProfile) -> N
     for x, y in job.points():
         if not area.contains(x, y):
             raise OutOfFieldError(
-                f"{what}: point ({x:.3f}, {y:.3f}) mm lies outside the safe area "
-                f"({area.x_min:g}, {area.y_min:g})..({area.x_max:g}, {area.y_max:g}) mm of machine "
-                f"'{machine.name}'"
+                _(
+                    "{what}: point ({x:.3f}, {y:.3f}) mm lies outside the safe area ({x_min:g}, {y_min:g})..({x_max:g}, {y_max:g}) mm of machine '{name}'"
+                ).format(
+                    what=what,
+                    x=x,
+                    y=y,
+                    x_min=area.x_min,
+                    y_min=area.y_min,
+                    x_max=area.x_max,
+                    y_max=area.y_max,
+                    name=machine.name,
+                )
             )
 
 
@@ -225,26 +238,41 @@ def material_grid(
     from markstation.job.text import render_text  # the font loads only when a grid is built
 
     if not powers_pct or not speeds_mm_s:
-        raise LimitError("material grid: give at least one power and one speed")
+        raise LimitError(_("material grid: give at least one power and one speed"))
     if cell_mm <= 0 or gap_mm < 0 or hatch_mm <= 0 or label_height_mm <= 0:
-        raise LimitError("material grid: cell, hatch and label sizes must be positive, gap ≥ 0")
+        raise LimitError(_("material grid: cell, hatch and label sizes must be positive, gap ≥ 0"))
     freq = 30.0 if frequency_khz is None else frequency_khz
     if not (machine.frequency_khz_min <= freq <= machine.frequency_khz_max):
         raise LimitError(
-            f"material grid: frequency {freq:g} kHz is outside {machine.frequency_khz_min:g}.."
-            f"{machine.frequency_khz_max:g} kHz of machine '{machine.name}'"
+            _(
+                "material grid: frequency {freq:g} kHz is outside {frequency_khz_min:g}..{frequency_khz_max:g} kHz of machine '{name}'"
+            ).format(
+                freq=freq,
+                frequency_khz_min=machine.frequency_khz_min,
+                frequency_khz_max=machine.frequency_khz_max,
+                name=machine.name,
+            )
         )
     for p in powers_pct:
         if not (0 < p <= machine.power_pct_max):
             raise LimitError(
-                f"material grid: power {p:g} % is outside 0..{machine.power_pct_max:g} % of "
-                f"machine '{machine.name}'"
+                _(
+                    "material grid: power {power} is outside 0..{power_max} of machine '{name}'"
+                ).format(
+                    power=f"{p:g} %", power_max=f"{machine.power_pct_max:g} %", name=machine.name
+                )
             )
     for s in speeds_mm_s:
         if not (machine.speed_mm_s_min <= s <= machine.speed_mm_s_max):
             raise LimitError(
-                f"material grid: speed {s:g} mm/s is outside {machine.speed_mm_s_min:g}.."
-                f"{machine.speed_mm_s_max:g} mm/s of machine '{machine.name}'"
+                _(
+                    "material grid: speed {s:g} mm/s is outside {speed_mm_s_min:g}..{speed_mm_s_max:g} mm/s of machine '{name}'"
+                ).format(
+                    s=s,
+                    speed_mm_s_min=machine.speed_mm_s_min,
+                    speed_mm_s_max=machine.speed_mm_s_max,
+                    name=machine.name,
+                )
             )
 
     def params(power: float, speed: float) -> MarkParams:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import date
 
 from markstation.errors import CodeSchemeError, ConfigError
+from markstation.i18n import _
 from markstation.profiles import LayoutProfile
 
 
@@ -33,13 +34,19 @@ def parse_code(code: str, layout: LayoutProfile) -> dict[str, str]:
     match = layout.code_regex().fullmatch(code)
     if match is None:
         raise CodeSchemeError(
-            f"code {printable(code)} does not match layout '{layout.name}' "
-            f"(pattern {layout.code_pattern}, e.g. {layout.code_example})"
+            _(
+                "code {code} does not match layout '{layout}' (pattern {pattern}, e.g. {example})"
+            ).format(
+                code=printable(code),
+                layout=layout.name,
+                pattern=layout.code_pattern,
+                example=layout.code_example,
+            )
         )
     fields = {name: value or "" for name, value in match.groupdict().items()}
     why = _year_problem(match, layout)
     if why:  # the import's rule, so a code typed at `mark` or `preview` meets it too
-        raise CodeSchemeError(f"code {printable(code)}: {why}")
+        raise CodeSchemeError(_("code {code}: {why}").format(code=printable(code), why=why))
     fields["code"] = code
     return fields
 
@@ -67,10 +74,9 @@ def _year_problem(
     first, last = year_window(layout, today)
     if first <= int(raw) <= last:
         return None
-    return (
-        f"year {raw} is outside {first}…{last} (layout '{layout.name}', "
-        "code.year_min / code.year_max)"
-    )
+    return _(
+        "year {raw} is outside {first}…{last} (layout '{layout}', code.year_min / code.year_max)"
+    ).format(raw=raw, first=first, last=last, layout=layout.name)
 
 
 def template_fields(template: str, where: str) -> list[str]:
@@ -79,15 +85,20 @@ def template_fields(template: str, where: str) -> list[str]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ConfigError(f"{where}: template {printable(template)} is malformed ({exc})") from exc
-    for _, name, _, _ in parsed:
+        raise ConfigError(
+            _("{where}: template {template} is malformed ({error})").format(
+                where=where, template=printable(template), error=exc
+            )
+        ) from exc
+    for _literal, name, _spec, _conversion in parsed:
         if name is None:
             continue
         if not name.isidentifier():
             # no positional {} and no attribute or index access: plain field names only
             raise ConfigError(
-                f"{where}: template {printable(template)} uses '{{{name}}}'; "
-                f"only named fields like {{code}} are allowed"
+                _(
+                    "{where}: template {template} uses '{field}'; only named fields like {{code}} are allowed"
+                ).format(where=where, template=printable(template), field="{" + name + "}")
             )
         names.append(name)
     return names
@@ -99,10 +110,17 @@ def fill_template(template: str, fields: Mapping[str, str], where: str) -> str:
         if name not in fields:
             known = ", ".join("{" + f + "}" for f in sorted(fields))
             raise ConfigError(
-                f"{where}: template {printable(template)} uses unknown field '{{{name}}}' "
-                f"(the code scheme gives {known})"
+                _(
+                    "{where}: template {template} uses unknown field '{field}' (the code scheme gives {known})"
+                ).format(
+                    where=where, template=printable(template), field="{" + name + "}", known=known
+                )
             )
     try:
         return template.format_map(dict(fields))
     except (ValueError, KeyError, IndexError) as exc:
-        raise ConfigError(f"{where}: template {printable(template)} failed ({exc})") from exc
+        raise ConfigError(
+            _("{where}: template {template} failed ({error})").format(
+                where=where, template=printable(template), error=exc
+            )
+        ) from exc

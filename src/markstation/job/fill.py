@@ -116,11 +116,15 @@ def fill_modules(
     _check(style, module_mm, top_left, hatch_spacing_mm, dot_dwell_s, quiet_zone_modules, spot_mm)
     if direction not in HATCH_DIRECTIONS:
         raise SymbolError(
-            f"hatch direction {direction!r} is not one of {', '.join(HATCH_DIRECTIONS)}"
+            _("hatch direction {direction!r} is not one of {join}").format(
+                direction=direction, join=", ".join(HATCH_DIRECTIONS)
+            )
         )
     for name, value in (("angle_deg", angle_deg), ("cross_angle_deg", cross_angle_deg)):
         if value is not None and not math.isfinite(value):
-            raise SymbolError(f"fill: {name} = {value} is not a finite number")
+            raise SymbolError(
+                _("fill: {name} = {value} is not a finite number").format(name=name, value=value)
+            )
     x0, y0 = float(top_left[0]), float(top_left[1])
     m = float(module_mm)
     if style == "dots":
@@ -214,7 +218,11 @@ def _check(
     spot_mm: float,
 ) -> None:
     if style not in FILL_STYLES:
-        raise SymbolError(f"fill style {style!r} is not one of {', '.join(FILL_STYLES)}")
+        raise SymbolError(
+            _("fill style {style!r} is not one of {join}").format(
+                style=style, join=", ".join(FILL_STYLES)
+            )
+        )
     numbers = {
         "module_mm": module_mm,
         "spot_mm": spot_mm,
@@ -227,16 +235,25 @@ def _check(
         numbers["hatch_spacing_mm"] = hatch_spacing_mm
     for name, value in numbers.items():
         if not math.isfinite(value):
-            raise SymbolError(f"fill: {name} = {value} is not a finite number")
+            raise SymbolError(
+                _("fill: {name} = {value} is not a finite number").format(name=name, value=value)
+            )
         if name in ("module_mm", "spot_mm", "hatch_spacing_mm", "dot_dwell_s") and value <= 0:
-            raise SymbolError(f"fill: {name} = {value} must be greater than 0")
+            raise SymbolError(
+                _("fill: {name} = {value} must be greater than 0").format(name=name, value=value)
+            )
     if spot_mm >= module_mm:
         raise SymbolError(
-            f"fill: the spot ({spot_mm} mm) is not smaller than the module ({module_mm} mm); "
-            "the burn would spill into neighbouring modules (use a larger module_mm)"
+            _(
+                "fill: the spot ({spot_mm} mm) is not smaller than the module ({module_mm} mm); the burn would spill into neighbouring modules (use a larger module_mm)"
+            ).format(spot_mm=spot_mm, module_mm=module_mm)
         )
     if quiet_zone_modules < 0:
-        raise SymbolError(f"fill: quiet_zone_modules = {quiet_zone_modules} must be 0 or more")
+        raise SymbolError(
+            _("fill: quiet_zone_modules = {quiet_zone_modules} must be 0 or more").format(
+                quiet_zone_modules=quiet_zone_modules
+            )
+        )
 
 
 # --- hatch -------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from markstation.errors import (
     OutOfFieldError,
     TextTooSmallError,
 )
+from markstation.i18n import _
 from markstation.job.codes import fill_template, parse_code, printable
 from markstation.job.ir import (
     Affine,
@@ -100,12 +101,19 @@ def plan_elements(code: str, layout: LayoutProfile) -> list[_Planned]:
             if missing:
                 names = ", ".join(_describe_char(ch) for ch in missing)
                 raise GlyphError(
-                    f"{where}: font '{el['font']}' has no glyph for {names} in {printable(text)}"
+                    _("{where}: font '{font}' has no glyph for {names} in {printable}").format(
+                        where=where, font=el["font"], names=names, printable=printable(text)
+                    )
                 )
             if el["height_mm"] < layout.min_char_height_mm - 1e-9:
                 raise TextTooSmallError(
-                    f"{where}: text height {el['height_mm']:g} mm is below the layout's legal "
-                    f"minimum {layout.min_char_height_mm:g} mm (min_char_height_mm)"
+                    _(
+                        "{where}: text height {height_mm:g} mm is below the layout's legal minimum {min_char_height_mm:g} mm (min_char_height_mm)"
+                    ).format(
+                        where=where,
+                        height_mm=el["height_mm"],
+                        min_char_height_mm=layout.min_char_height_mm,
+                    )
                 )
             plans.append(_Planned(i, kind, el, text, font))
         elif kind in CODE_KINDS:
@@ -113,10 +121,16 @@ def plan_elements(code: str, layout: LayoutProfile) -> list[_Planned]:
             plans.append(_Planned(i, kind, el, data))
         elif kind == "image":
             if not Path(el["path"]).is_file():
-                raise ConfigError(f"{where}: image file {el['path']} does not exist")
+                raise ConfigError(
+                    _("{where}: image file {path} does not exist").format(
+                        where=where, path=el["path"]
+                    )
+                )
             plans.append(_Planned(i, kind, el, ""))
         else:  # the profile loader only lets known kinds through
-            raise ConfigError(f"{where}: unknown element kind {kind!r}")
+            raise ConfigError(
+                _("{where}: unknown element kind {kind!r}").format(where=where, kind=kind)
+            )
     return plans
 
 
@@ -129,32 +143,61 @@ def check_params(params: MarkParams, machine: MachineProfile, where: str) -> Non
     name = f"machine '{m.name}'"
     if not 0 <= params.power_pct <= m.power_pct_max:
         raise LimitError(
-            f"{where}.power_pct = {params.power_pct:g} % is outside 0..{m.power_pct_max:g} % "
-            f"of {name}"
+            _("{where}.power_pct = {power} is outside 0..{power_max} of {name}").format(
+                where=where,
+                power=f"{params.power_pct:g} %",
+                power_max=f"{m.power_pct_max:g} %",
+                name=name,
+            )
         )
     if not m.speed_mm_s_min <= params.speed_mm_s <= m.speed_mm_s_max:
         raise LimitError(
-            f"{where}.speed_mm_s = {params.speed_mm_s:g} mm/s is outside "
-            f"{m.speed_mm_s_min:g}..{m.speed_mm_s_max:g} mm/s of {name}"
+            _(
+                "{where}.speed_mm_s = {speed_mm_s:g} mm/s is outside {speed_mm_s_min:g}..{speed_mm_s_max:g} mm/s of {name}"
+            ).format(
+                where=where,
+                speed_mm_s=params.speed_mm_s,
+                speed_mm_s_min=m.speed_mm_s_min,
+                speed_mm_s_max=m.speed_mm_s_max,
+                name=name,
+            )
         )
     if not m.frequency_khz_min <= params.frequency_khz <= m.frequency_khz_max:
         raise LimitError(
-            f"{where}.frequency_khz = {params.frequency_khz:g} kHz is outside "
-            f"{m.frequency_khz_min:g}..{m.frequency_khz_max:g} kHz of {name}"
+            _(
+                "{where}.frequency_khz = {frequency_khz:g} kHz is outside {frequency_khz_min:g}..{frequency_khz_max:g} kHz of {name}"
+            ).format(
+                where=where,
+                frequency_khz=params.frequency_khz,
+                frequency_khz_min=m.frequency_khz_min,
+                frequency_khz_max=m.frequency_khz_max,
+                name=name,
+            )
         )
     if params.pulse_width_ns is not None and params.pulse_width_ns not in m.pulse_width_ns:
         allowed = ", ".join(f"{w:g}" for w in m.pulse_width_ns) or "none: not a MOPA source"
         raise LimitError(
-            f"{where}.pulse_width_ns = {params.pulse_width_ns:g} ns is not one of {name} "
-            f"({allowed})"
+            _(
+                "{where}.pulse_width_ns = {pulse_width_ns:g} ns is not one of {name} ({allowed})"
+            ).format(where=where, pulse_width_ns=params.pulse_width_ns, name=name, allowed=allowed)
         )
     if not 0 < params.jump_speed_mm_s <= m.jump_speed_mm_s_max:
         raise LimitError(
-            f"{where} jump_speed_mm_s = {params.jump_speed_mm_s:g} mm/s is above "
-            f"{m.jump_speed_mm_s_max:g} mm/s of {name}"
+            _(
+                "{where} jump_speed_mm_s = {jump_speed_mm_s:g} mm/s is above {jump_speed_mm_s_max:g} mm/s of {name}"
+            ).format(
+                where=where,
+                jump_speed_mm_s=params.jump_speed_mm_s,
+                jump_speed_mm_s_max=m.jump_speed_mm_s_max,
+                name=name,
+            )
         )
     if params.passes < 1:
-        raise LimitError(f"{where}.passes = {params.passes} must be at least 1")
+        raise LimitError(
+            _("{where}.passes = {passes} must be at least 1").format(
+                where=where, passes=params.passes
+            )
+        )
 
 
 # --- geometry checks ---------------------------------------------------------------------------
@@ -187,10 +230,18 @@ def check_points(
             return
     for x, y in pts:
         if not (math.isfinite(x) and math.isfinite(y)):
-            raise OutOfFieldError(f"{where}: point ({x}, {y}) is not a finite coordinate")
+            raise OutOfFieldError(
+                _("{where}: point ({x}, {y}) is not a finite coordinate").format(
+                    where=where, x=x, y=y
+                )
+            )
         for rect, label in areas:
             if not rect.contains(x, y, tol=_TOL):
-                raise OutOfFieldError(f"{where}: point ({x:.3f}, {y:.3f}) mm is outside {label}")
+                raise OutOfFieldError(
+                    _("{where}: point ({x:.3f}, {y:.3f}) mm is outside {label}").format(
+                        where=where, x=x, y=y, label=label
+                    )
+                )
 
 
 def validate_job(job: Job, machine: MachineProfile, layout: LayoutProfile) -> None:
@@ -206,8 +257,14 @@ def validate_job(job: Job, machine: MachineProfile, layout: LayoutProfile) -> No
     for text in job.texts:
         if text.cap_height_mm < layout.min_char_height_mm - 1e-9:
             raise TextTooSmallError(
-                f"text {printable(text.text)}: height {text.cap_height_mm:g} mm is below the "
-                f"legal minimum {layout.min_char_height_mm:g} mm of layout '{layout.name}'"
+                _(
+                    "text {printable}: height {cap_height_mm:g} mm is below the legal minimum {min_char_height_mm:g} mm of layout '{name}'"
+                ).format(
+                    printable=printable(text.text),
+                    cap_height_mm=text.cap_height_mm,
+                    min_char_height_mm=layout.min_char_height_mm,
+                    name=layout.name,
+                )
             )
 
 

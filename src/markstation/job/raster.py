@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError, JobError
+from markstation.i18n import _
 from markstation.job.ir import Point, Polyline
 
 if TYPE_CHECKING:
@@ -49,13 +50,25 @@ def raster_image(
     rows = max(1, round(height_mm / line_spacing_mm))
     if cols * rows > MAX_PIXELS:
         raise JobError(
-            f"{path}: {width_mm} mm at {line_spacing_mm} mm lines is {cols}x{rows} pixels, "
-            f"more than {MAX_PIXELS}; use a wider line spacing or a smaller width"
+            _(
+                "{path}: {width_mm} mm at {line_spacing_mm} mm lines is {cols}x{rows} pixels, more than {MAX_PIXELS}; use a wider line spacing or a smaller width"
+            ).format(
+                path=path,
+                width_mm=width_mm,
+                line_spacing_mm=line_spacing_mm,
+                cols=cols,
+                rows=rows,
+                MAX_PIXELS=MAX_PIXELS,
+            )
         )
     dark = dark_pixels(gray, cols, rows, mode, threshold)
     strokes = scanlines(dark, top_left=top_left, pitch_x=width_mm / cols, pitch_y=line_spacing_mm)
     if not strokes:
-        raise JobError(f"{path}: nothing to mark, every pixel is light after the {mode} step")
+        raise JobError(
+            _("{path}: nothing to mark, every pixel is light after the {mode} step").format(
+                path=path, mode=mode
+            )
+        )
     return strokes
 
 
@@ -110,14 +123,30 @@ def _check(
     top_left: Point,
 ) -> None:
     if mode not in RASTER_MODES:
-        raise ConfigError(f"{path}: raster mode {mode!r} is not one of {', '.join(RASTER_MODES)}")
+        raise ConfigError(
+            _("{path}: raster mode {mode!r} is not one of {join}").format(
+                path=path, mode=mode, join=", ".join(RASTER_MODES)
+            )
+        )
     for name, value in (("width_mm", width_mm), ("line_spacing_mm", line_spacing_mm)):
         if not (math.isfinite(value) and value > 0):
-            raise ConfigError(f"{path}: {name} = {value} must be a number greater than 0")
+            raise ConfigError(
+                _("{path}: {name} = {value} must be a number greater than 0").format(
+                    path=path, name=name, value=value
+                )
+            )
     if not all(math.isfinite(v) for v in top_left):
-        raise ConfigError(f"{path}: top_left {top_left} is not a finite point")
+        raise ConfigError(
+            _("{path}: top_left {top_left} is not a finite point").format(
+                path=path, top_left=top_left
+            )
+        )
     if isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= 255:
-        raise ConfigError(f"{path}: threshold = {threshold!r} must be an integer 0..255")
+        raise ConfigError(
+            _("{path}: threshold = {threshold!r} must be an integer 0..255").format(
+                path=path, threshold=threshold
+            )
+        )
 
 
 def _load_gray(path: Path) -> Image.Image:
@@ -133,11 +162,15 @@ def _load_gray(path: Path) -> Image.Image:
                 return Image.alpha_composite(white, rgba).convert("L")
             return img.convert("L")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: image file not found") from exc
+        raise ConfigError(_("{path}: image file not found").format(path=path)) from exc
     except IsADirectoryError as exc:
-        raise ConfigError(f"{path}: is a directory, not an image file") from exc
+        raise ConfigError(_("{path}: is a directory, not an image file").format(path=path)) from exc
     except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ConfigError(f"{path}: not a readable image ({exc})") from exc
+        raise ConfigError(
+            _("{path}: not a readable image ({exc})").format(path=path, exc=exc)
+        ) from exc
     except (OSError, ValueError, SyntaxError) as exc:
         # truncated or corrupt data surfaces as OSError/ValueError/SyntaxError from the decoders
-        raise ConfigError(f"{path}: cannot read the image ({exc})") from exc
+        raise ConfigError(
+            _("{path}: cannot read the image ({exc})").format(path=path, exc=exc)
+        ) from exc

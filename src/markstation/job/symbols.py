@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import SymbolError
+from markstation.i18n import _
 
 if TYPE_CHECKING:
     import zxingcpp
@@ -98,23 +99,35 @@ def encode_symbol(
     """
     if symbology not in SYMBOLOGIES:
         raise SymbolError(
-            f"unknown symbology {symbology!r} (choose one of {', '.join(SYMBOLOGIES)})"
+            _("unknown symbology {symbology!r} (choose one of {join})").format(
+                symbology=symbology, join=", ".join(SYMBOLOGIES)
+            )
         )
     if not data:
-        raise SymbolError(f"{symbology}: nothing to encode (the payload is empty)")
+        raise SymbolError(
+            _("{symbology}: nothing to encode (the payload is empty)").format(symbology=symbology)
+        )
     if symbology == "datamatrix":
         if ec is not None:
             raise SymbolError(
-                f"datamatrix: ec={ec!r} is not an option (ECC200 fixes the error correction)"
+                _(
+                    "datamatrix: ec={ec!r} is not an option (ECC200 fixes the error correction)"
+                ).format(ec=ec)
             )
         return _encode_datamatrix(data, size)
     level = _DEFAULT_EC[symbology] if ec is None else ec.upper()
     if symbology == "qr":
         if level not in QR_EC_LEVELS:
-            raise SymbolError(f"qr: ec={ec!r} is not one of {', '.join(QR_EC_LEVELS)}")
+            raise SymbolError(
+                _("qr: ec={ec!r} is not one of {join}").format(ec=ec, join=", ".join(QR_EC_LEVELS))
+            )
         return _encode_qr(data, size, level)
     if level not in MICROQR_EC_LEVELS:
-        raise SymbolError(f"microqr: ec={ec!r} is not one of {', '.join(MICROQR_EC_LEVELS)}")
+        raise SymbolError(
+            _("microqr: ec={ec!r} is not one of {join}").format(
+                ec=ec, join=", ".join(MICROQR_EC_LEVELS)
+            )
+        )
     return _encode_microqr(data, size, level)
 
 
@@ -137,15 +150,18 @@ def _encode_datamatrix(data: str, size: str) -> ModuleMatrix:
         barcode = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.DataMatrix, **options)
     except ValueError as exc:
         raise SymbolError(
-            f"the {len(data)}-character payload does not fit {where}: {_zint_reason(exc)}"
+            _("the {n_data}-character payload does not fit {where}: {zint_reason}").format(
+                n_data=len(data), where=where, zint_reason=_zint_reason(exc)
+            )
         ) from exc
     rows = _zxing_modules(barcode)
     cols, nrows = len(rows[0]), len(rows)
     if cols != nrows or (wanted is not None and cols != wanted):
         # zint ignoring an option would otherwise go unnoticed (it drops unknown keys silently)
         raise SymbolError(
-            f"Data Matrix came out {cols}x{nrows} instead of {wanted or 'square'} "
-            f"for the {len(data)}-character payload"
+            _(
+                "Data Matrix came out {cols}x{nrows} instead of {shape} for the {n_data}-character payload"
+            ).format(cols=cols, nrows=nrows, shape=wanted or _("square"), n_data=len(data))
         )
     return ModuleMatrix("datamatrix", rows, f"{cols}x{nrows}")
 
@@ -154,14 +170,24 @@ def _parse_dm_size(size: str) -> int:
     m = _SIZE_RE.match(size)
     known = ", ".join(f"{n}x{n}" for n in DATAMATRIX_SQUARE_SIZES)
     if not m:
-        raise SymbolError(f"Data Matrix size {size!r} is not 'auto' or 'NxN' (one of {known})")
+        raise SymbolError(
+            _("Data Matrix size {size!r} is not 'auto' or 'NxN' (one of {known})").format(
+                size=size, known=known
+            )
+        )
     a, b = int(m.group(1)), int(m.group(2))
     if a != b:
         raise SymbolError(
-            f"Data Matrix size {size!r} is rectangular; only square sizes are used ({known})"
+            _(
+                "Data Matrix size {size!r} is rectangular; only square sizes are used ({known})"
+            ).format(size=size, known=known)
         )
     if a not in DATAMATRIX_SQUARE_SIZES:
-        raise SymbolError(f"Data Matrix size {size!r} does not exist (one of {known})")
+        raise SymbolError(
+            _("Data Matrix size {size!r} does not exist (one of {known})").format(
+                size=size, known=known
+            )
+        )
     return a
 
 
@@ -176,7 +202,9 @@ def _encode_qr(data: str, size: str, level: str) -> ModuleMatrix:
     if size.strip().lower() != "auto":
         text = size.strip()
         if not text.isdigit() or not 1 <= int(text) <= 40:
-            raise SymbolError(f"QR size {size!r} is not 'auto' or a version number 1..40")
+            raise SymbolError(
+                _("QR size {size!r} is not 'auto' or a version number 1..40").format(size=size)
+            )
         version = int(text)
     constants = {
         "L": qrcode.constants.ERROR_CORRECT_L,
@@ -191,7 +219,9 @@ def _encode_qr(data: str, size: str, level: str) -> ModuleMatrix:
     except (DataOverflowError, ValueError) as exc:
         where = f"QR version {version}-{level}" if version else f"QR version 40-{level}"
         raise SymbolError(
-            f"the {len(data)}-character payload does not fit {where} ({exc})"
+            _("the {n_data}-character payload does not fit {where} ({exc})").format(
+                n_data=len(data), where=where, exc=exc
+            )
         ) from exc
     matrix: Sequence[Sequence[bool]] = code.get_matrix()
     return ModuleMatrix.from_bools("qr", f"{code.version}-{level}", matrix)
@@ -207,15 +237,18 @@ def _encode_microqr(data: str, size: str, level: str) -> ModuleMatrix:
     for pos, ch in enumerate(data, 1):
         if not ch.isascii():
             raise SymbolError(
-                f"microqr: character {ch!r} at position {pos} is not ASCII; Micro QR cannot "
-                "carry it reliably (use datamatrix or qr)"
+                _(
+                    "microqr: character {ch!r} at position {pos} is not ASCII; Micro QR cannot carry it reliably (use datamatrix or qr)"
+                ).format(ch=ch, pos=pos)
             )
     options: dict[str, Any] = {"ec_level": level}
     wanted: int | None = None
     if size.strip().lower() != "auto":
         text = size.strip().upper()
         if text not in ("M1", "M2", "M3", "M4"):
-            raise SymbolError(f"Micro QR size {size!r} is not 'auto' or one of M1, M2, M3, M4")
+            raise SymbolError(
+                _("Micro QR size {size!r} is not 'auto' or one of M1, M2, M3, M4").format(size=size)
+            )
         wanted = int(text[1])
         options["version"] = wanted
     where = f"Micro QR M{wanted}-{level}" if wanted else f"Micro QR (largest M4-{level})"
@@ -223,14 +256,18 @@ def _encode_microqr(data: str, size: str, level: str) -> ModuleMatrix:
         barcode = zxingcpp.create_barcode(data, zxingcpp.BarcodeFormat.MicroQRCode, **options)
     except ValueError as exc:
         raise SymbolError(
-            f"the {len(data)}-character payload does not fit {where}: {_zint_reason(exc)}"
+            _("the {n_data}-character payload does not fit {where}: {zint_reason}").format(
+                n_data=len(data), where=where, zint_reason=_zint_reason(exc)
+            )
         ) from exc
     rows = _zxing_modules(barcode)
     got = (len(rows) - 9) // 2  # M1..M4 are 11, 13, 15, 17 modules square
     if wanted is not None and got != wanted:
         # zint grows a fixed Micro QR version for some EC levels instead of failing
         raise SymbolError(
-            f"the {len(data)}-character payload does not fit {where} (needs M{got}-{level})"
+            _("the {n_data}-character payload does not fit {where} (needs M{got}-{level})").format(
+                n_data=len(data), where=where, got=got, level=level
+            )
         )
     label = "M1" if got == 1 else f"M{got}-{level}"  # M1 only detects errors
     return ModuleMatrix("microqr", rows, label)

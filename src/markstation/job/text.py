@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from markstation.errors import GlyphError, JobError
+from markstation.i18n import _
 from markstation.job.fonts import DEFAULT_FONT, Glyph, StrokeFont, load_font
 from markstation.job.ir import Affine, Point, Polyline, bounds_of
 
@@ -83,22 +84,29 @@ def _check_text(text: str, font: StrokeFont) -> None:
     breaks = [ch for ch in text if ch in _LINE_BREAKS]
     if breaks:
         raise GlyphError(
-            f"text must be one line: line break {_describe(breaks[0])} in {_quote(text)}"
+            _("text must be one line: line break {describe} in {quote}").format(
+                describe=_describe(breaks[0]), quote=_quote(text)
+            )
         )
     missing = _missing(text, font)
     if not missing:
         return
     names = ", ".join(_describe(ch) for ch in missing)
-    hint = ""
+    message = _("font {name!r} has no glyph for {names} in {quote}")
     if any(ch != ch.upper() and font.glyph(ch.upper()) is not None for ch in missing):
-        hint = " (capitals only: codes are engraved exactly as issued, never upper-cased)"
-    raise GlyphError(f"font {font.name!r} has no glyph for {names} in {_quote(text)}{hint}")
+        message = _(
+            "font {name!r} has no glyph for {names} in {quote} (capitals only: codes are "
+            "engraved exactly as issued, never upper-cased)"
+        )
+    raise GlyphError(message.format(name=font.name, names=names, quote=_quote(text)))
 
 
 def _check_number(name: str, value: float, *, positive: bool) -> None:
     if not math.isfinite(value) or (positive and value <= 0):
         need = "a positive number" if positive else "a finite number"
-        raise JobError(f"text {name} must be {need}, got {value!r}")
+        raise JobError(
+            _("text {name} must be {need}, got {value!r}").format(name=name, need=need, value=value)
+        )
 
 
 def _glyph_strokes(glyph: Glyph, pen_x: float, scale: float, dot_mm: float) -> list[list[Point]]:
@@ -192,7 +200,11 @@ def render_text(
     _check_number("origin x", origin[0], positive=False)
     _check_number("origin y", origin[1], positive=False)
     if align not in ALIGNMENTS:
-        raise JobError(f"text align must be one of {', '.join(ALIGNMENTS)}; got {align!r}")
+        raise JobError(
+            _("text align must be one of {join}; got {align!r}").format(
+                join=", ".join(ALIGNMENTS), align=align
+            )
+        )
     stroke_font = load_font(font)
     _check_text(text, stroke_font)
 

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.job.ir import CodeRegion
 
 if TYPE_CHECKING:
@@ -82,7 +83,11 @@ def grade_value(name: str) -> float:
     """The lowest numeric grade a letter stands for (``"B"`` → 2.5); ConfigError for others."""
     key = name.strip().upper()
     if key not in GRADE_LETTERS:
-        raise ConfigError(f"grade {name!r} is not one of {', '.join(GRADE_LETTERS)}")
+        raise ConfigError(
+            _("grade {name!r} is not one of {join}").format(
+                name=name, join=", ".join(GRADE_LETTERS)
+            )
+        )
     return {"A": 3.5, "B": 2.5, "C": 1.5, "D": 0.5, "F": 0.0}[key]
 
 

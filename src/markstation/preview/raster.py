@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.job.ir import Dot, Job, Point
 
 if TYPE_CHECKING:
@@ -34,13 +35,16 @@ def raster_size(bounds: Bounds, px_per_mm: float) -> tuple[int, int]:
     if not (x1 > x0 and y1 > y0):
         raise ValueError(f"empty raster bounds {bounds}")
     if not (px_per_mm > 0 and math.isfinite(px_per_mm)):
-        raise ValueError(f"px_per_mm must be a positive number, got {px_per_mm}")
+        raise ValueError(
+            _("px_per_mm must be a positive number, got {px_per_mm}").format(px_per_mm=px_per_mm)
+        )
     width = max(1, math.ceil((x1 - x0) * px_per_mm - 1e-9))
     height = max(1, math.ceil((y1 - y0) * px_per_mm - 1e-9))
     if width > MAX_RASTER_PX or height > MAX_RASTER_PX:
         raise ConfigError(
-            f"a {width} × {height} px raster is too large (limit {MAX_RASTER_PX} px per side); "
-            f"lower --px-per-mm"
+            _(
+                "a {width} × {height} px raster is too large (limit {MAX_RASTER_PX} px per side); lower --px-per-mm"
+            ).format(width=width, height=height, MAX_RASTER_PX=MAX_RASTER_PX)
         )
     return width, height
 
@@ -321,7 +325,7 @@ def job_strokes(job: Job, spot_mm: float = 0.0) -> list[list[Point]]:
     the decode check then show the dot as large as the dot model says it burns.
     """
     out: list[list[Point]] = []
-    for _, prim in job.primitives():
+    for _group, prim in job.primitives():
         if spot_mm > 0 and isinstance(prim, Dot) and prim.diameter_mm > spot_mm:
             out.extend(dot_rings(prim.x, prim.y, prim.diameter_mm, spot_mm))
         else:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.job.ir import Job
 
 if TYPE_CHECKING:
@@ -174,4 +175,8 @@ def writing(path: Path) -> Iterator[Path]:
     try:
         yield path
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the preview ({exc.strerror or exc})") from exc
+        raise ConfigError(
+            _("{path}: cannot write the preview ({reason})").format(
+                path=path, reason=exc.strerror or exc
+            )
+        ) from exc

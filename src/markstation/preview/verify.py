@@ -51,9 +51,15 @@ class CodeCheck:
                 name=name, decoded=self.decoded, grade=self.grade.short()
             )
         if self.ok:
-            return f"{name} decodes: {self.decoded} ✓"
-        read = "nothing decoded" if self.decoded is None else f"read {self.decoded!r}"
-        return f"{name} does not decode to {self.payload!r}: {read}"
+            return _("{name} decodes: {decoded} ✓").format(name=name, decoded=self.decoded)
+        read = (
+            _("nothing decoded")
+            if self.decoded is None
+            else _("read {decoded!r}").format(decoded=self.decoded)
+        )
+        return _("{name} does not decode to {payload!r}: {read}").format(
+            name=name, payload=self.payload, read=read
+        )
 
 
 def _zxing_format(symbology: str) -> zxingcpp.BarcodeFormats:
@@ -65,7 +71,11 @@ def _zxing_format(symbology: str) -> zxingcpp.BarcodeFormats:
         "microqr": zxingcpp.BarcodeFormat.MicroQRCode,
     }
     if symbology not in formats:
-        raise VerifyError(f"cannot verify a '{symbology}' code (known: {', '.join(formats)})")
+        raise VerifyError(
+            _("cannot verify a '{symbology}' code (known: {known})").format(
+                symbology=symbology, known=", ".join(formats)
+            )
+        )
     return zxingcpp.BarcodeFormats(formats[symbology])
 
 

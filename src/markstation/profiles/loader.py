@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from markstation.errors import ConfigError, ProfileNotFound
+from markstation.i18n import _
 from markstation.profiles.models import LayoutProfile, MachineProfile, MaterialProfile, Rect
 from markstation.profiles.options import options_for
 from markstation.profiles.params import MarkParams
@@ -61,15 +62,19 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{path}: cannot read ({strerror})").format(path=path, strerror=exc.strerror)
+        ) from exc
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        raise ConfigError(_("{path}: not valid TOML ({exc})").format(path=path, exc=exc)) from exc
     schema = data.get("schema")
     if isinstance(schema, int) and schema > SCHEMA_VERSION:
         raise ConfigError(
-            f"{path}: schema = {schema} is newer than this markstation understands ({SCHEMA_VERSION})"
+            _(
+                "{path}: schema = {schema} is newer than this markstation understands ({SCHEMA_VERSION})"
+            ).format(path=path, schema=schema, SCHEMA_VERSION=SCHEMA_VERSION)
         )
     return data, hashlib.sha256(raw).hexdigest()
 
@@ -94,7 +99,11 @@ def _params(section: Mapping[str, Any], delays: Mapping[str, Any]) -> MarkParams
 def _rect(d: Mapping[str, float], where: str, key: str) -> Rect:
     r = Rect(d["x_min"], d["y_min"], d["x_max"], d["y_max"])
     if r.x_min >= r.x_max or r.y_min >= r.y_max:
-        raise ConfigError(f"{where}: '{key}' is empty (x_min must be < x_max and y_min < y_max)")
+        raise ConfigError(
+            _("{where}: '{key}' is empty (x_min must be < x_max and y_min < y_max)").format(
+                where=where, key=key
+            )
+        )
     return r
 
 
@@ -108,15 +117,23 @@ def parse_machine(path: Path) -> MachineProfile:
         ("frequency_khz_min", "frequency_khz_max"),
     ):
         if lim[lo] > lim[hi]:
-            raise ConfigError(f"{where}: 'limits.{lo}' is above 'limits.{hi}'")
+            raise ConfigError(
+                _("{where}: 'limits.{lo}' is above 'limits.{hi}'").format(where=where, lo=lo, hi=hi)
+            )
     widths = lim["pulse_width_ns"]
     if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 for w in widths):
-        raise ConfigError(f"{where}: 'limits.pulse_width_ns' must be a list of positive numbers")
+        raise ConfigError(
+            _("{where}: 'limits.pulse_width_ns' must be a list of positive numbers").format(
+                where=where
+            )
+        )
     safe = _rect(d["safe_area"], where, "safe_area")
     hw, hh = d["field"]["width_mm"] / 2, d["field"]["height_mm"] / 2
     if safe.x_min < -hw or safe.x_max > hw or safe.y_min < -hh or safe.y_max > hh:
         raise ConfigError(
-            f"{where}: 'safe_area' reaches outside the {2 * hw:g} × {2 * hh:g} mm field"
+            _("{where}: 'safe_area' reaches outside the {width:g} × {height:g} mm field").format(
+                where=where, width=2 * hw, height=2 * hh
+            )
         )
     return MachineProfile(
         name=d["name"],
@@ -173,26 +190,36 @@ def parse_layout(path: Path) -> LayoutProfile:
     for i, raw in enumerate(d["element"]):
         key = f"element[{i}]"
         if not isinstance(raw, Mapping):
-            raise ConfigError(f"{where}: '{key}' must be a table")
+            raise ConfigError(_("{where}: '{key}' must be a table").format(where=where, key=key))
         kind = raw.get("kind")
         if kind not in ELEMENT_SPECS:
             kinds = ", ".join(ELEMENT_SPECS)
-            raise ConfigError(f"{where}: '{key}.kind' = {kind!r} is not one of {kinds}")
+            raise ConfigError(
+                _("{where}: '{key}.kind' = {kind!r} is not one of {kinds}").format(
+                    where=where, key=key, kind=kind, kinds=kinds
+                )
+            )
         el = validate(raw, ELEMENT_SPECS[kind], where, key + ".")
         if (
             kind == "datamatrix"
             and el["size"] != "auto"
             and not re.fullmatch(r"\d+x\d+", el["size"])
         ):
-            raise ConfigError(f"{where}: '{key}.size' must be 'auto' or like '18x18'")
+            raise ConfigError(
+                _("{where}: '{key}.size' must be 'auto' or like '18x18'").format(
+                    where=where, key=key
+                )
+            )
         if kind == "image":
             el["path"] = str((path.parent / el["path"]).resolve())
         elements.append(el)
     if not elements:
-        raise ConfigError(f"{where}: a layout needs at least one [[element]]")
+        raise ConfigError(_("{where}: a layout needs at least one [[element]]").format(where=where))
     pattern = d["code"]["pattern"]
     if not re.fullmatch(pattern, d["code"]["example"]):
-        raise ConfigError(f"{where}: 'code.example' does not match 'code.pattern'")
+        raise ConfigError(
+            _("{where}: 'code.example' does not match 'code.pattern'").format(where=where)
+        )
     return LayoutProfile(
         name=d["name"],
         description=d["description"],
@@ -232,12 +259,20 @@ def _resolve(kind: Kind, name_or_path: str) -> Path:
     candidate = Path(name_or_path)
     if name_or_path.endswith(".toml") or os.sep in name_or_path:
         if not candidate.is_file():
-            raise ProfileNotFound(f"{name_or_path}: no such {kind[:-1]} profile file")
+            raise ProfileNotFound(
+                _("{name_or_path}: no such {kind} profile file").format(
+                    name_or_path=name_or_path, kind=kind[:-1]
+                )
+            )
         return candidate
     found = available(kind)
     if name_or_path not in found:
         names = ", ".join(sorted(found)) or "none"
-        raise ProfileNotFound(f"unknown {kind[:-1]} '{name_or_path}' (known: {names})")
+        raise ProfileNotFound(
+            _("unknown {kind} '{name_or_path}' (known: {names})").format(
+                kind=kind[:-1], name_or_path=name_or_path, names=names
+            )
+        )
     return found[name_or_path]
 
 
@@ -246,7 +281,9 @@ def _load_cached(kind: Kind, path: Path, mtime_ns: int) -> Any:
     profile = _PARSERS[kind](path)
     if profile.name != path.stem:
         raise ConfigError(
-            f"{path}: 'name' = {profile.name!r} must match the file name {path.stem!r}"
+            _("{path}: 'name' = {name!r} must match the file name {stem!r}").format(
+                path=path, name=profile.name, stem=path.stem
+            )
         )
     return profile
 

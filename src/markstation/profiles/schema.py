@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Literal, get_type_hints
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.profiles.options import GrblOptions, LmcOptions, ProtocolOptions
 
 SCHEMA_VERSION = 1
@@ -68,23 +69,35 @@ def validate(data: Mapping[str, Any], spec: Spec, where: str, prefix: str = "") 
     out: dict[str, Any] = {}
     for key in data:
         if key not in spec:
-            raise ConfigError(f"{where}: unknown key '{prefix}{key}'")
+            raise ConfigError(
+                _("{where}: unknown key '{prefix}{key}'").format(
+                    where=where, prefix=prefix, key=key
+                )
+            )
     for key, rule in spec.items():
         dotted = f"{prefix}{key}"
         if not isinstance(rule, F):  # nested table
             sub = data.get(key, {})
             if not isinstance(sub, Mapping):
-                raise ConfigError(f"{where}: '{dotted}' must be a table")
+                raise ConfigError(
+                    _("{where}: '{dotted}' must be a table").format(where=where, dotted=dotted)
+                )
             out[key] = validate(sub, rule, where, dotted + ".")
             continue
         if key not in data:
             if rule.default is ...:
-                raise ConfigError(f"{where}: missing key '{dotted}'")
+                raise ConfigError(
+                    _("{where}: missing key '{dotted}'").format(where=where, dotted=dotted)
+                )
             out[key] = rule.default
             continue
         value = data[key]
         if not _type_ok(value, rule.type):
-            raise ConfigError(f"{where}: '{dotted}' must be {_type_name(rule.type)}, got {value!r}")
+            raise ConfigError(
+                _("{where}: '{dotted}' must be {type_name}, got {value!r}").format(
+                    where=where, dotted=dotted, type_name=_type_name(rule.type), value=value
+                )
+            )
         if (
             isinstance(value, int)
             and not isinstance(value, bool)
@@ -93,14 +106,30 @@ def validate(data: Mapping[str, Any], spec: Spec, where: str, prefix: str = "") 
             value = float(value)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if rule.min is not None and value < rule.min:
-                raise ConfigError(f"{where}: '{dotted}' = {value} is below the minimum {rule.min}")
+                raise ConfigError(
+                    _("{where}: '{dotted}' = {value} is below the minimum {min}").format(
+                        where=where, dotted=dotted, value=value, min=rule.min
+                    )
+                )
             if rule.max is not None and value > rule.max:
-                raise ConfigError(f"{where}: '{dotted}' = {value} is above the maximum {rule.max}")
+                raise ConfigError(
+                    _("{where}: '{dotted}' = {value} is above the maximum {max}").format(
+                        where=where, dotted=dotted, value=value, max=rule.max
+                    )
+                )
         if rule.choices is not None and value not in rule.choices:
             allowed = ", ".join(repr(c) for c in rule.choices)
-            raise ConfigError(f"{where}: '{dotted}' = {value!r} is not one of {allowed}")
+            raise ConfigError(
+                _("{where}: '{dotted}' = {value!r} is not one of {allowed}").format(
+                    where=where, dotted=dotted, value=value, allowed=allowed
+                )
+            )
         if rule.check is not None and (problem := rule.check(value)):
-            raise ConfigError(f"{where}: '{dotted}' {problem}")
+            raise ConfigError(
+                _("{where}: '{dotted}' {problem}").format(
+                    where=where, dotted=dotted, problem=problem
+                )
+            )
         out[key] = value
     return out
 

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from markstation.errors import BatchError, ConfigError
+from markstation.i18n import N_, _, ngettext
 from markstation.job.codes import check_year
 from markstation.profiles import DEFAULT_LAYOUT, LayoutProfile, load_layout
 from markstation.queue import textpolicy
@@ -163,15 +164,22 @@ def read_batch(path: str | os.PathLike[str], *, sheet: str | None = None) -> Par
         size = p.stat().st_size
         if size > MAX_FILE_BYTES:
             raise BatchError(
-                f"{p}: {size} bytes, larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit "
-                "for a batch file (split it)"
+                _(
+                    "{path}: {size} bytes, larger than the {limit} MiB limit for a batch file (split it)"
+                ).format(path=p, size=size, limit=MAX_FILE_BYTES // (1024 * 1024))
             )
         with p.open("rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise BatchError(f"{p}: cannot read the batch file ({exc.strerror})") from exc
+        raise BatchError(
+            _("{path}: cannot read the batch file ({error})").format(path=p, error=exc.strerror)
+        ) from exc
     if len(raw) > MAX_FILE_BYTES:
-        raise BatchError(f"{p}: larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit")
+        raise BatchError(
+            _("{path}: larger than the {limit} MiB limit").format(
+                path=p, limit=MAX_FILE_BYTES // (1024 * 1024)
+            )
+        )
     digest = hashlib.sha256(raw).hexdigest()
     suffix = p.suffix.lower()
     if suffix in (".xlsx", ".xlsm") or raw.startswith(b"PK\x03\x04"):
@@ -181,10 +189,10 @@ def read_batch(path: str | os.PathLike[str], *, sheet: str | None = None) -> Par
         rows, more = _rows_from_records(records, spreadsheet=True)
         problems += more
         if not rows and not problems:
-            problems.append(Problem(1, 1, "the batch has no items"))
+            problems.append(Problem(1, 1, _("the batch has no items")))
         return ParsedBatch(p, digest, rows, problems, sheet_name)
     if sheet is not None:
-        raise BatchError(f"{p}: --sheet is only for .xlsx workbooks")
+        raise BatchError(_("{path}: --sheet is only for .xlsx workbooks").format(path=p))
     text, problem = _decode(raw)
     if problem is not None:
         return ParsedBatch(p, digest, [], [problem])
@@ -198,7 +206,7 @@ def read_batch(path: str | os.PathLike[str], *, sheet: str | None = None) -> Par
     except _TooMany as exc:
         return ParsedBatch(p, digest, [], [exc.problem])
     if not rows and not problems:
-        problems.append(Problem(1, 1, "the batch has no items"))
+        problems.append(Problem(1, 1, _("the batch has no items")))
     return ParsedBatch(p, digest, rows, problems)
 
 
@@ -209,11 +217,15 @@ class _TooMany(Exception):
 
 def _too_many(line: int, column: int) -> _TooMany:
     return _TooMany(
-        Problem(line, column, f"more than {MAX_ROWS} items in one file (split the batch)")
+        Problem(
+            line,
+            column,
+            _("more than {limit} items in one file (split the batch)").format(limit=MAX_ROWS),
+        )
     )
 
 
-_SAVE_AS_UTF8 = "save the file as UTF-8 (Excel: 'CSV UTF-8 (comma delimited)')"
+_SAVE_AS_UTF8 = N_("save the file as UTF-8 (Excel: 'CSV UTF-8 (comma delimited)')")
 
 
 def _decode(raw: bytes) -> tuple[str, Problem | None]:
@@ -222,11 +234,21 @@ def _decode(raw: bytes) -> tuple[str, Problem | None]:
         try:
             return raw.decode("utf-16"), None
         except UnicodeDecodeError as exc:
-            return "", Problem(1, 1, f"not valid UTF-16 text at byte {exc.start}: {_SAVE_AS_UTF8}")
+            return "", Problem(
+                1,
+                1,
+                _("not valid UTF-16 text at byte {byte}: {hint}").format(
+                    byte=exc.start, hint=_(_SAVE_AS_UTF8)
+                ),
+            )
     head = raw[:200]
     if len(head) >= 4 and max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 4:
         return "", Problem(
-            1, 1, f"looks like UTF-16 text without a byte-order mark: {_SAVE_AS_UTF8}"
+            1,
+            1,
+            _("looks like UTF-16 text without a byte-order mark: {hint}").format(
+                hint=_(_SAVE_AS_UTF8)
+            ),
         )
     try:
         return raw.decode("utf-8-sig"), None
@@ -235,7 +257,7 @@ def _decode(raw: bytes) -> tuple[str, Problem | None]:
         before = raw[bom : exc.start]
         line = before.count(b"\n") + 1
         col = len(before) - (before.rfind(b"\n") + 1) + 1
-        return "", Problem(line, col, "not UTF-8 text (save the file as UTF-8)")
+        return "", Problem(line, col, _("not UTF-8 text (save the file as UTF-8)"))
 
 
 def _detect_delimiter(text: str) -> str:
@@ -262,7 +284,7 @@ def _csv_records(text: str, delim: str) -> tuple[list[list[Cell]], list[Problem]
                 j = text.find('"', i)
                 if j < 0:
                     line, col = pos.at(start)
-                    problems.append(Problem(line, col, "quoted field is never closed"))
+                    problems.append(Problem(line, col, _("quoted field is never closed")))
                     return records, problems
                 buf.append(text[i:j])
                 if j + 1 < n and text[j + 1] == '"':
@@ -277,7 +299,7 @@ def _csv_records(text: str, delim: str) -> tuple[list[list[Cell]], list[Problem]
                 end += 1
             if end > i:
                 line, col = pos.at(i)
-                problems.append(Problem(line, col, "text after a closing quote"))
+                problems.append(Problem(line, col, _("text after a closing quote")))
             i = end
         else:
             end = i
@@ -324,15 +346,23 @@ def _rows_from_records(
             name = ""
         elif not name:
             if not spreadsheet:
-                problems.append(Problem(cell.line, cell.column, "empty column name in the header"))
+                problems.append(
+                    Problem(cell.line, cell.column, _("empty column name in the header"))
+                )
         elif name in seen:
             first = seen[name]
-            at = cell_ref(first.line, first.column) if spreadsheet else f"column {first.column}"
+            at = (
+                cell_ref(first.line, first.column)
+                if spreadsheet
+                else _("column {column}").format(column=first.column)
+            )
             problems.append(
                 Problem(
                     cell.line,
                     cell.column,
-                    f"column '{show(name)}' appears twice in the header (first at {at})",
+                    _("column '{name}' appears twice in the header (first at {at})").format(
+                        name=show(name), at=at
+                    ),
                 )
             )
         else:
@@ -342,7 +372,11 @@ def _rows_from_records(
     for req in REQUIRED:
         if req not in seen:
             problems.append(
-                Problem(first_cell.line, first_cell.column, f"required column '{req}' is missing")
+                Problem(
+                    first_cell.line,
+                    first_cell.column,
+                    _("required column '{name}' is missing").format(name=req),
+                )
             )
     rows: list[Row] = []
     for rec in body:
@@ -351,19 +385,21 @@ def _rows_from_records(
             for name, cell in zip(columns, rec, strict=False):
                 if not name and (cell.value or cell.refused) and not cell.refused:
                     problems.append(
-                        Problem(cell.line, cell.column, "a value in a column with no header")
+                        Problem(cell.line, cell.column, _("a value in a column with no header"))
                     )
             if len(rec) > len(columns) and any(c.value for c in rec[len(columns) :]):
                 extra = next(c for c in rec[len(columns) :] if c.value)
                 problems.append(
-                    Problem(extra.line, extra.column, "a value in a column with no header")
+                    Problem(extra.line, extra.column, _("a value in a column with no header"))
                 )
         elif len(rec) != len(columns):
             problems.append(
                 Problem(
                     row.line,
                     row.column,
-                    f"{len(rec)} fields, but the header has {len(columns)} columns",
+                    _("{fields} fields, but the header has {columns} columns").format(
+                        fields=len(rec), columns=len(columns)
+                    ),
                 )
             )
         for name, cell in zip(columns, rec, strict=False):
@@ -396,20 +432,27 @@ def _json_limits(text: str, pos: _Positions) -> Problem | None:
             if depth > MAX_JSON_DEPTH:
                 line, col = pos.at(m.start())
                 return Problem(
-                    line, col, f"JSON nested deeper than {MAX_JSON_DEPTH} levels (refused)"
+                    line,
+                    col,
+                    _("JSON nested deeper than {limit} levels (refused)").format(
+                        limit=MAX_JSON_DEPTH
+                    ),
                 )
         elif first in "]}":
             depth -= 1
         elif tok.lstrip("-") in ("NaN", "Infinity"):
             line, col = pos.at(m.start())
-            return Problem(line, col, f"not valid JSON: {tok} is not a number")
+            return Problem(
+                line, col, _("not valid JSON: {value} is not a number").format(value=tok)
+            )
         elif len(tok) > MAX_NUMBER_CHARS:
             line, col = pos.at(m.start())
             return Problem(
                 line,
                 col,
-                f"a JSON number of {len(tok)} characters (limit {MAX_NUMBER_CHARS}); "
-                "codes and serials are strings",
+                _(
+                    "a JSON number of {length} characters (limit {limit}); codes and serials are strings"
+                ).format(length=len(tok), limit=MAX_NUMBER_CHARS),
             )
     return None
 
@@ -437,14 +480,16 @@ def _read_json(text: str) -> tuple[list[Row], list[Problem]]:
     try:
         json.loads(text)
     except json.JSONDecodeError as exc:
-        return [], [Problem(exc.lineno, exc.colno, f"not valid JSON: {exc.msg}")]
+        return [], [
+            Problem(exc.lineno, exc.colno, _("not valid JSON: {error}").format(error=exc.msg))
+        ]
     except (ValueError, RecursionError) as exc:  # belt and braces: the limits above prevent these
-        return [], [Problem(1, 1, f"not valid JSON: {str(exc)[:80]}")]
+        return [], [Problem(1, 1, _("not valid JSON: {error}").format(error=str(exc)[:80]))]
     dec = json.JSONDecoder(object_pairs_hook=_no_duplicates)
     i = _skip_ws(text, 0)
     if not text.startswith("[", i):
         line, col = pos.at(i)
-        return [], [Problem(line, col, "a JSON batch must be an array of objects")]
+        return [], [Problem(line, col, _("a JSON batch must be an array of objects"))]
     rows: list[Row] = []
     problems: list[Problem] = []
     i = _skip_ws(text, i + 1)
@@ -457,7 +502,7 @@ def _read_json(text: str) -> tuple[list[Row], list[Problem]]:
                 _value, i = dec.raw_decode(text, i)
             except _DuplicateKey:
                 _value, i = json.JSONDecoder().raw_decode(text, i)
-            problems.append(Problem(line, col, "each item must be a JSON object"))
+            problems.append(Problem(line, col, _("each item must be a JSON object")))
         else:
             row = Row(line, col)
             i = _skip_ws(text, i + 1)
@@ -478,14 +523,22 @@ def _read_json(text: str) -> tuple[list[Row], list[Problem]]:
                     problems.append(Problem(kline, kcol, bad_name))
                 elif name in row.cells:
                     problems.append(
-                        Problem(kline, kcol, f"key '{show(str(key))}' appears twice in this object")
+                        Problem(
+                            kline,
+                            kcol,
+                            _("key '{key}' appears twice in this object").format(
+                                key=show(str(key))
+                            ),
+                        )
                     )
                 elif dup is not None:
                     problems.append(
                         Problem(
                             kline,
                             kcol,
-                            f"key '{show(dup)}' appears twice in an object inside '{show(str(key))}'",
+                            _("key '{duplicate}' appears twice in an object inside '{key}'").format(
+                                duplicate=show(dup), key=show(str(key))
+                            ),
                         )
                     )
                     row.cells[name] = Cell("", kline, kcol, refused=True)
@@ -506,7 +559,9 @@ def _read_json(text: str) -> tuple[list[Row], list[Problem]]:
             i += 1
             for req in REQUIRED:
                 if req not in row.cells:
-                    problems.append(Problem(line, col, f"required key '{req}' is missing"))
+                    problems.append(
+                        Problem(line, col, _("required key '{name}' is missing").format(name=req))
+                    )
             rows.append(row)
         i = _skip_ws(text, i)
         if text.startswith(",", i):
@@ -521,8 +576,8 @@ def _json_type_problem(key: str, value: Any) -> str:
     if isinstance(value, int | float):
         return textpolicy.not_text(
             name,
-            f"the number {show(json.dumps(value))}",
-            ' (a number loses leading zeros: write it in quotes, e.g. "000123")',
+            _("the number {number}").format(number=show(json.dumps(value))),
+            _(' (a number loses leading zeros: write it in quotes, e.g. "000123")'),
         )
     return textpolicy.not_text(name, show(json.dumps(value, ensure_ascii=False)))
 
@@ -627,17 +682,23 @@ def check_batch(
         if code is None:
             ok = False  # refused by the policy, reported
         elif not code:
-            problem(code_cell, "empty mark_code")
+            problem(code_cell, _("empty mark_code"))
             ok = False
         elif code in codes_seen:
-            problem(code_cell, f"mark_code '{show(code)}' already on line {codes_seen[code]}")
+            problem(
+                code_cell,
+                _("mark_code '{code}' already on line {line}").format(
+                    code=show(code), line=codes_seen[code]
+                ),
+            )
             ok = False
         elif code in in_store:
             old = in_store[code]
             problem(
                 code_cell,
-                f"mark_code '{show(code)}' is already in this store (batch {old.batch_id}, "
-                f"{old.state.value}); a code is never used twice",
+                _(
+                    "mark_code '{code}' is already in this store (batch {batch}, {state}); a code is never used twice"
+                ).format(code=show(code), batch=old.batch_id, state=old.state.value),
             )
             ok = False
         else:
@@ -646,29 +707,38 @@ def check_batch(
             ok = False
             serial = values.get("~serial", "")  # refused by the policy; compared below anyway
         elif not serial:
-            problem(serial_cell, "empty serial (the firearm's factory serial is required)")
+            problem(serial_cell, _("empty serial (the firearm's factory serial is required)"))
             ok = False
         elif not any(ch.isalnum() for ch in serial):
-            problem(serial_cell, f"serial '{show(serial)}' has no letter or digit")
+            problem(
+                serial_cell,
+                _("serial '{serial}' has no letter or digit").format(serial=show(serial)),
+            )
             ok = False
             serial = ""
         make = values.get("make", "")
         key = firearm_key(make, serial) if serial else ("", "")
         if key[1]:
-            label = f"{show(make) + ' ' if make else ''}serial '{show(serial)}'"
+            label = (
+                _("{make} serial '{serial}'").format(make=show(make), serial=show(serial))
+                if make
+                else _("serial '{serial}'").format(serial=show(serial))
+            )
             if key in firearms_seen:
                 problem(
                     serial_cell,
-                    f"firearm {label} already on line {firearms_seen[key]}: one firearm must "
-                    "not get two codes",
+                    _(
+                        "firearm {label} already on line {line}: one firearm must not get two codes"
+                    ).format(label=label, line=firearms_seen[key]),
                 )
                 ok = False
             elif key in firearms_in_store:
                 old_item = firearms_in_store[key]
                 problem(
                     serial_cell,
-                    f"firearm {label} already has code '{show(old_item.code)}' in this store "
-                    f"({old_item.state.value}); void that code first if it must be replaced",
+                    _(
+                        "firearm {label} already has code '{code}' in this store ({state}); void that code first if it must be replaced"
+                    ).format(label=label, code=show(old_item.code), state=old_item.state.value),
                 )
                 ok = False
             else:
@@ -727,7 +797,9 @@ def _load_layout(name: str, batch_file: Path) -> LayoutProfile | str:
     except ConfigError as exc:
         return str(exc)
     except (OSError, ValueError) as exc:  # a name the file system cannot take
-        return f"cannot read layout '{show(name)}' ({type(exc).__name__})"
+        return _("cannot read layout '{name}' ({error})").format(
+            name=show(name), error=type(exc).__name__
+        )
 
 
 def _layout_ref(name: str, batch_file: Path) -> str:
@@ -759,13 +831,24 @@ def sorted_problems(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: (p.line, p.column))
 
 
-def _report(path: Path, problems: list[Problem], sheet: str | None = None) -> str:
+def _report(
+    path: Path, problems: list[Problem], sheet: str | None = None, *, refused: bool = True
+) -> str:
     ordered = sorted_problems(problems)
     lines = [p.format(str(path), sheet) for p in ordered[:MAX_LISTED]]
     if len(ordered) > MAX_LISTED:
-        lines.append(f"... and {len(ordered) - MAX_LISTED} more")
-    count = f"{len(ordered)} problem{'s' if len(ordered) != 1 else ''}"
-    return f"{path}: {count}, nothing imported\n" + "\n".join(lines)
+        lines.append(_("... and {count} more").format(count=len(ordered) - MAX_LISTED))
+    n = len(ordered)
+    head = (
+        ngettext(
+            "{path}: {count} problem, nothing imported",
+            "{path}: {count} problems, nothing imported",
+            n,
+        )
+        if refused
+        else ngettext("{path}: {count} problem", "{path}: {count} problems", n)
+    )
+    return head.format(path=path, count=n) + "\n" + "\n".join(lines)
 
 
 def import_batch(
@@ -815,7 +898,7 @@ def validation_report(
             "sheet": sheet,
             "problems": [{"where": str(p), "line": None, "column": None, "message": str(exc)}],
         }
-        return doc, f"error: {exc}"
+        return doc, _("error: {error}").format(error=exc)
     items, problems = check_batch(
         parsed, None, default_layout=default_layout, code_checker=code_checker
     )
@@ -838,6 +921,8 @@ def validation_report(
         ],
     }
     if not ordered:
-        return doc, f"{p}: {len(items)} item{'s' if len(items) != 1 else ''}, no problems"
-    text = _report(p, ordered, parsed.sheet).replace(", nothing imported", "", 1)
-    return doc, "error: " + text
+        return doc, ngettext(
+            "{path}: {count} item, no problems", "{path}: {count} items, no problems", len(items)
+        ).format(path=p, count=len(items))
+    text = _report(p, ordered, parsed.sheet, refused=False)
+    return doc, _("error: {error}").format(error=text)

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field
 
 from markstation.errors import JournalError
+from markstation.i18n import _
 
 ALG_ED25519 = 0x01
 SIG_PREFIX = "— "  # U+2014 EM DASH, then a space
@@ -38,7 +39,9 @@ _NAME = re.compile(r"^[^\s+]+$")
 def check_name(name: str, where: str = "key name") -> str:
     if not name or not _NAME.match(name) or not name.isprintable():
         raise JournalError(
-            f"{where}: '{name}' is not a valid signed-note key name (non-empty, no spaces, no '+')"
+            _(
+                "{where}: '{name}' is not a valid signed-note key name (non-empty, no spaces, no '+')"
+            ).format(where=where, name=name)
         )
     return name
 
@@ -51,11 +54,15 @@ def unb64(text: str, where: str, size: int | None = None) -> bytes:
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise JournalError(f"{where}: not valid base64") from exc
+        raise JournalError(_("{where}: not valid base64").format(where=where)) from exc
     if b64(raw) != text:
-        raise JournalError(f"{where}: not canonical base64")
+        raise JournalError(_("{where}: not canonical base64").format(where=where))
     if size is not None and len(raw) != size:
-        raise JournalError(f"{where}: {len(raw)} bytes, expected {size}")
+        raise JournalError(
+            _("{where}: {count} bytes, expected {size}").format(
+                where=where, count=len(raw), size=size
+            )
+        )
     return raw
 
 
@@ -81,15 +88,23 @@ class VerifierKey:
     def parse(cls, text: str, where: str = "verifier key") -> VerifierKey:
         parts = text.strip().split("+", 2)  # base64 may hold "+" too
         if len(parts) != 3:
-            raise JournalError(f"{where}: not a verifier key (<name>+<hex key hash>+<base64 key>)")
+            raise JournalError(
+                _("{where}: not a verifier key (<name>+<hex key hash>+<base64 key>)").format(
+                    where=where
+                )
+            )
         name, hexhash, key = parts
         check_name(name, where)
         raw = unb64(key, where)
         if len(raw) != 33 or raw[0] != ALG_ED25519:
-            raise JournalError(f"{where}: not an Ed25519 verifier key")
+            raise JournalError(_("{where}: not an Ed25519 verifier key").format(where=where))
         vk = cls(name, raw[1:])
         if hexhash != vk.hash.hex():
-            raise JournalError(f"{where}: key hash {hexhash} does not match the key")
+            raise JournalError(
+                _("{where}: key hash {hexhash} does not match the key").format(
+                    where=where, hexhash=hexhash
+                )
+            )
         return vk
 
     def verify(self, message: bytes, signature: bytes) -> bool:
@@ -119,19 +134,31 @@ class Checkpoint:
     @classmethod
     def parse_body(cls, text: str, where: str) -> Checkpoint:
         if not text.endswith("\n"):
-            raise JournalError(f"{where}: the checkpoint does not end with a newline")
+            raise JournalError(
+                _("{where}: the checkpoint does not end with a newline").format(where=where)
+            )
         lines = text[:-1].split("\n")
         if len(lines) < 3:
-            raise JournalError(f"{where}: a checkpoint needs origin, size and root lines")
+            raise JournalError(
+                _("{where}: a checkpoint needs origin, size and root lines").format(where=where)
+            )
         origin, size, root, *ext = lines
         if not origin or not origin.isprintable():
-            raise JournalError(f"{where}:1: the origin line is empty or not printable")
+            raise JournalError(
+                _("{where}:1: the origin line is empty or not printable").format(where=where)
+            )
         if not re.fullmatch(r"0|[1-9][0-9]*", size):
-            raise JournalError(f"{where}:2: tree size '{size}' is not a decimal number")
-        hashed = unb64(root, f"{where}:3: root hash", 32)
+            raise JournalError(
+                _("{where}:2: tree size '{size}' is not a decimal number").format(
+                    where=where, size=size
+                )
+            )
+        hashed = unb64(root, _("{where}:3: root hash").format(where=where), 32)
         for n, line in enumerate(ext, 4):
             if not line or not line.isprintable():
-                raise JournalError(f"{where}:{n}: empty or unprintable extension line")
+                raise JournalError(
+                    _("{where}:{n}: empty or unprintable extension line").format(where=where, n=n)
+                )
         return cls(origin, int(size), hashed, tuple(ext))
 
 
@@ -166,44 +193,69 @@ class SignedNote:
         """Raise JournalError unless one signature line is a valid signature by ``key``."""
         if not self.signatures:
             raise JournalError(
-                f"{where}: the checkpoint is not signed (the station had no key when it was made)"
+                _(
+                    "{where}: the checkpoint is not signed (the station had no key when it was made)"
+                ).format(where=where)
             )
         ours = [s for s in self.signatures if s.name == key.name and s.key_hash == key.hash]
         if not ours:
-            names = ", ".join(f"'{s.name}' (key {s.key_hash.hex()})" for s in self.signatures)
+            names = ", ".join(
+                _("'{name}' (key {hash})").format(name=s.name, hash=s.key_hash.hex())
+                for s in self.signatures
+            )
             raise JournalError(
-                f"{where}: signed by {names}, not by '{key.name}' (key {key.hash.hex()})"
+                _("{where}: signed by {names}, not by '{name}' (key {hash})").format(
+                    where=where, names=names, name=key.name, hash=key.hash.hex()
+                )
             )
         message = self.checkpoint.body().encode()
         if not any(len(s.signature) == 64 and key.verify(message, s.signature) for s in ours):
-            raise JournalError(f"{where}: the signature by '{key.name}' does not verify (altered)")
+            raise JournalError(
+                _("{where}: the signature by '{name}' does not verify (altered)").format(
+                    where=where, name=key.name
+                )
+            )
         if self.checkpoint.origin != key.name:
             raise JournalError(
-                f"{where}: origin '{self.checkpoint.origin}' is not the station '{key.name}'"
+                _("{where}: origin '{origin}' is not the station '{name}'").format(
+                    where=where, origin=self.checkpoint.origin, name=key.name
+                )
             )
 
     @classmethod
     def parse(cls, text: str, where: str) -> SignedNote:
         if "\r" in text:
-            raise JournalError(f"{where}: carriage return in a signed note")
+            raise JournalError(_("{where}: carriage return in a signed note").format(where=where))
         body, sep, sigs = text.rpartition("\n\n")
         if not sep:
             return cls(Checkpoint.parse_body(text, where))
         body += "\n"
         if "\n\n" in body:
-            raise JournalError(f"{where}: blank line inside the checkpoint body")
+            raise JournalError(
+                _("{where}: blank line inside the checkpoint body").format(where=where)
+            )
         checkpoint = Checkpoint.parse_body(body, where)
         if not sigs.endswith("\n"):
-            raise JournalError(f"{where}: the last signature line has no newline")
+            raise JournalError(
+                _("{where}: the last signature line has no newline").format(where=where)
+            )
         first = body.count("\n") + 2
         signatures: list[Signature] = []
         for n, line in enumerate(sigs[:-1].split("\n"), first):
             if not line.startswith(SIG_PREFIX):
-                raise JournalError(f"{where}:{n}: not a signature line ('— name signature')")
-            name, _, blob = line[len(SIG_PREFIX) :].partition(" ")
+                raise JournalError(
+                    _("{where}:{n}: not a signature line ('— name signature')").format(
+                        where=where, n=n
+                    )
+                )
+            name, _sep, blob = line[len(SIG_PREFIX) :].partition(" ")
             check_name(name, f"{where}:{n}")
-            raw = unb64(blob, f"{where}:{n}: signature")
+            raw = unb64(blob, _("{where}:{n}: signature").format(where=where, n=n))
             if len(raw) < 5:  # other algorithms (e.g. witness cosignatures) are kept, unchecked
-                raise JournalError(f"{where}:{n}: signature too short ({len(raw)} bytes)")
+                raise JournalError(
+                    _("{where}:{n}: signature too short ({count} bytes)").format(
+                        where=where, n=n, count=len(raw)
+                    )
+                )
             signatures.append(Signature(name, raw[:4], raw[4:]))
         return cls(checkpoint, tuple(signatures))

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from markstation.errors import ConfigError, JobError
+from markstation.i18n import _
 from markstation.job.layout import build_job
 from markstation.profiles import (
     DEFAULT_MACHINE,
@@ -75,7 +76,11 @@ def dry_run(
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot create the dry-run directory ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{path}: cannot create the dry-run directory ({error})").format(
+                path=out, error=exc.strerror
+            )
+        ) from exc
     layouts: dict[str, LayoutProfile] = {}
     items = store.items(RUNNABLE)
     if limit is not None:

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.queue.checkpoint import SignedNote, b64
 from markstation.queue.journal import (
     ChainHead,
@@ -168,7 +169,7 @@ def jsonl_lines(
     wanted = [r for r in records if r.seq <= size]
     tree = rebuild(wanted)
     if tree.size != size or tree.root() != note.checkpoint.root:
-        raise ConfigError("the journal does not match its tree; run 'markstation log verify'")
+        raise ConfigError(_("the journal does not match its tree; run 'markstation log verify'"))
 
     def dump(obj: dict[str, Any]) -> str:
         return json.dumps(obj, ensure_ascii=False, sort_keys=True) + "\n"
@@ -243,7 +244,7 @@ def export_report(
     """Write the report to ``path`` (atomically), journal an ``export`` record, keep a checkpoint
     (signed with ``key`` when given) and write it to :func:`checkpoint_path`; return the head."""
     if fmt not in ("csv", "jsonl"):
-        raise ConfigError(f"unknown export format '{fmt}' (csv or jsonl)")
+        raise ConfigError(_("unknown export format '{fmt}' (csv or jsonl)").format(fmt=fmt))
     out = Path(path)
     evidence = _evidence(store.records())
     rows = [item_row(it, evidence.get(it.code, [])) for it in store.items()]
@@ -267,7 +268,9 @@ def export_report(
             os.fsync(fh.fileno())
         tmp.replace(out)
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the report ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{path}: cannot write the report ({error})").format(path=out, error=exc.strerror)
+        ) from exc
     write_atomic(checkpoint_path(out), note.text())
     return head
 
@@ -283,4 +286,6 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(fh.fileno())
         tmp.replace(path)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write it ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{path}: cannot write it ({error})").format(path=path, error=exc.strerror)
+        ) from exc

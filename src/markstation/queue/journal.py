@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import JournalError
+from markstation.i18n import _
 from markstation.queue import merkle
 from markstation.queue.checkpoint import Checkpoint, SignedNote, VerifierKey, b64
 
@@ -132,7 +133,7 @@ class Record:
 
     @property
     def where(self) -> str:
-        return f"journal record seq {self.seq} ({self.type})"
+        return _("journal record seq {seq} ({type})").format(seq=self.seq, type=self.type)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class TreeHead:
         return bytes.fromhex(self.hash)
 
     def __str__(self) -> str:
-        return f"{self.records} records, tree root {self.hash}"
+        return _("{records} records, tree root {hash}").format(records=self.records, hash=self.hash)
 
 
 #: the old name, from the hash-chain days
@@ -191,25 +192,42 @@ def rebuild(records: Iterable[Record]) -> merkle.MerkleTree:
                 if rec.seq == prev_seq + 2
                 else f"seq {prev_seq + 1}..{rec.seq - 1}"
             )
-            raise JournalError(f"{rec.where}: {missing} before it was removed")
+            raise JournalError(
+                _("{where}: {missing} before it was removed").format(
+                    where=rec.where, missing=missing
+                )
+            )
         data = rec.leaf_bytes()
         leaf = merkle.leaf_hash(data)
         if rec.prev_hash:
             if not legacy:
-                raise JournalError(f"{rec.where}: a chained record after unchained ones (edited)")
+                raise JournalError(
+                    _("{where}: a chained record after unchained ones (edited)").format(
+                        where=rec.where
+                    )
+                )
             expected = hashlib.sha256(rec.prev_hash.encode() + data).hexdigest()
             if expected != rec.hash:
-                raise JournalError(f"{rec.where}: its content does not match its hash (edited)")
+                raise JournalError(
+                    _("{where}: its content does not match its hash (edited)").format(
+                        where=rec.where
+                    )
+                )
             if rec.prev_hash != prev_chain:
                 raise JournalError(
-                    f"{rec.where}: it does not follow seq {prev_seq} (a record was removed, "
-                    "inserted or reordered here)"
+                    _(
+                        "{where}: it does not follow seq {prev_seq} (a record was removed, inserted or reordered here)"
+                    ).format(where=rec.where, prev_seq=prev_seq)
                 )
             prev_chain = rec.hash
         else:
             legacy = False
             if leaf.hex() != rec.hash:
-                raise JournalError(f"{rec.where}: its content does not match its hash (edited)")
+                raise JournalError(
+                    _("{where}: its content does not match its hash (edited)").format(
+                        where=rec.where
+                    )
+                )
         tree.append(leaf)
         prev_seq = rec.seq
     return tree
@@ -232,7 +250,9 @@ class StoredCheckpoint:
 
     @property
     def where(self) -> str:
-        return f"stored checkpoint {self.id} ({self.reason}, {self.time})"
+        return _("stored checkpoint {id} ({reason}, {time})").format(
+            id=self.id, reason=self.reason, time=self.time
+        )
 
     def note(self) -> SignedNote:
         return SignedNote.parse(self.text, self.where)
@@ -247,20 +267,30 @@ class VerifyReport:
     outside: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"journal ok: {self.head.records} records, tree root {self.head.hash}"]
+        parts = [
+            _("journal ok: {records} records, tree root {hash}").format(
+                records=self.head.records, hash=self.head.hash
+            )
+        ]
         sig = (
-            "signatures verified"
+            _("signatures verified")
             if self.signatures_checked
-            else "signatures NOT checked: no station key"
+            else _("signatures NOT checked: no station key")
         )
         if self.checkpoints:
-            parts.append(f"{self.checkpoints} stored checkpoints ({self.signed} signed; {sig})")
+            parts.append(
+                _("{checkpoints} stored checkpoints ({signed} signed; {sig})").format(
+                    checkpoints=self.checkpoints, signed=self.signed, sig=sig
+                )
+            )
         parts.extend(self.outside)
         return "; ".join(parts)
 
 
 def _record_at(records: Sequence[Record], index: int) -> str:
-    return records[index].where if index < len(records) else f"tree leaf {index}"
+    return (
+        records[index].where if index < len(records) else _("tree leaf {index}").format(index=index)
+    )
 
 
 def verify_store(
@@ -286,19 +316,33 @@ def verify_store(
         if level >= len(tree.levels) or index >= len(tree.levels[level]):
             if level == 0:
                 raise JournalError(
-                    f"the tree holds leaf {index} but the journal ends at seq {n}: "
-                    "records were removed from the end"
+                    _(
+                        "the tree holds leaf {index} but the journal ends at seq {n}: records were removed from the end"
+                    ).format(index=index, n=n)
                 )
-            raise JournalError(f"tree node ({level}, {index}) beyond the journal (edited)")
+            raise JournalError(
+                _("tree node ({level}, {index}) beyond the journal (edited)").format(
+                    level=level, index=index
+                )
+            )
         if tree.levels[level][index] != h:
             if level == 0:
                 raise JournalError(
-                    f"{_record_at(records, index)}: it is not the record the tree holds at this "
-                    "position (a record was removed, inserted or reordered here)"
+                    _(
+                        "{record}: it is not the record the tree holds at this position (a record was removed, inserted or reordered here)"
+                    ).format(record=_record_at(records, index))
                 )
-            raise JournalError(f"tree node ({level}, {index}) does not match the journal (edited)")
+            raise JournalError(
+                _("tree node ({level}, {index}) does not match the journal (edited)").format(
+                    level=level, index=index
+                )
+            )
     if stored_leaves != n:
-        raise JournalError(f"the tree holds {stored_leaves} leaves for {n} records (edited)")
+        raise JournalError(
+            _("the tree holds {stored_leaves} leaves for {n} records (edited)").format(
+                stored_leaves=stored_leaves, n=n
+            )
+        )
     report = VerifyReport(TreeHead(n, tree.root().hex()), signatures_checked=key is not None)
 
     good_size = 0
@@ -312,12 +356,16 @@ def verify_store(
         note = SignedNote.parse(text, where)
         if note.signed and key is None:
             raise JournalError(
-                f"{where}: cannot check its signature: no station key here (give --key station.pub)"
+                _(
+                    "{where}: cannot check its signature: no station key here (give --key station.pub)"
+                ).format(where=where)
             )
         _check_against(note, where, tree, records, key, 0, proof=True)
-        state = "signed by the station" if note.signed else "UNSIGNED"
+        state = _("signed by the station") if note.signed else _("UNSIGNED")
         report.outside.append(
-            f"{where} ({state}, {note.checkpoint.size} records) is contained in the journal"
+            _("{where} ({state}, {size} records) is contained in the journal").format(
+                where=where, state=state, size=note.checkpoint.size
+            )
         )
     return report, tree
 
@@ -338,8 +386,9 @@ def _check_against(
     n = tree.size
     if cp.size > n:
         raise JournalError(
-            f"{where}: it covers {cp.size} records but the journal holds only {n}: "
-            f"records after seq {n} were removed from the end (truncated)"
+            _(
+                "{where}: it covers {size} records but the journal holds only {n}: records after seq {n} were removed from the end (truncated)"
+            ).format(where=where, size=cp.size, n=n)
         )
     ok = (
         merkle.verify_consistency(cp.size, n, cp.root, tree.root(), tree.consistency_proof(cp.size))
@@ -350,9 +399,10 @@ def _check_against(
         span = f"seq {good_size + 1}..{cp.size}" if good_size < cp.size else f"seq ≤ {cp.size}"
         first = _record_at(records, good_size) if good_size < cp.size else ""
         raise JournalError(
-            f"{where}: the journal no longer extends this checkpoint of {cp.size} records — a "
-            f"record in {span} was changed, removed, inserted or reordered"
-            + (f" (first suspect: {first})" if first else "")
+            _(
+                "{where}: the journal no longer extends this checkpoint of {size} records — a record in {span} was changed, removed, inserted or reordered"
+            ).format(where=where, size=cp.size, span=span)
+            + (_(" (first suspect: {first})").format(first=first) if first else "")
         )
 
 

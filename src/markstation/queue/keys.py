@@ -87,7 +87,9 @@ class StationKey:
     def sign(self, checkpoint: Checkpoint) -> SignedNote:
         if checkpoint.origin != self.name:
             raise JournalError(
-                f"checkpoint origin '{checkpoint.origin}' is not the key's name '{self.name}'"
+                _("checkpoint origin '{origin}' is not the key's name '{name}'").format(
+                    origin=checkpoint.origin, name=self.name
+                )
             )
         sig = self.private.sign(checkpoint.body().encode())
         vk = self.verifier

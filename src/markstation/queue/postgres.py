@@ -211,7 +211,7 @@ def _psycopg() -> Any:
         import psycopg
     except ImportError as exc:
         raise StoreError(
-            "a postgresql:// store needs psycopg: pip install 'markstation[postgres]'"
+            _("a postgresql:// store needs psycopg: pip install 'markstation[postgres]'")
         ) from exc
     return psycopg
 
@@ -524,11 +524,21 @@ class PostgresStore(SqlStore):
         with contextlib.suppress(StoreError):
             self._reconnect()
             written = not self.flush_spool(change.actor.station)
-        where = "written to the server after reconnecting" if written else f"kept in {spool.path}"
+        where = (
+            _("written to the server after reconnecting")
+            if written
+            else _("kept in {path}").format(path=spool.path)
+        )
         return StoreUnreachable(
-            f"lost the server: {self.location}: {cause}; the outcome of {change.code} "
-            f"({change.to.value if change.to else '?'}) is {where}; no new item starts until "
-            "the station is back on the server (run again)"
+            _(
+                "lost the server: {location}: {cause}; the outcome of {code} ({state}) is {where}; no new item starts until the station is back on the server (run again)"
+            ).format(
+                location=self.location,
+                cause=cause,
+                code=change.code,
+                state=change.to.value if change.to else "?",
+                where=where,
+            )
         )
 
     def _reconnect(self) -> None:
@@ -574,7 +584,11 @@ class PostgresStore(SqlStore):
         with self._write():
             current = self.item(code)
             if current is None:
-                raise StoreError(f"{self.location}: spooled outcome for unknown item '{code}'")
+                raise StoreError(
+                    _("{location}: spooled outcome for unknown item '{code}'").format(
+                        location=self.location, code=code
+                    )
+                )
             if (
                 current is not None
                 and current.state is State.MARKING
@@ -638,7 +652,9 @@ class PostgresStore(SqlStore):
             raise self._failure(exc, _("cannot take the runner lock")) from None
         if not got:
             who = self._runner_row(actor.station)
-            raise self._another_runner(who, also=f" as station {actor.station}")
+            raise self._another_runner(
+                who, also=_(" as station {station}").format(station=actor.station)
+            )
         self._station, self._station_id = actor.station, sid
         try:
             with self._write():

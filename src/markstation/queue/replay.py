@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from markstation.errors import JournalError
+from markstation.i18n import _
 from markstation.queue.journal import Record
 from markstation.queue.models import Item
 from markstation.queue.states import RUNNABLE, TRANSITIONS, State
@@ -86,7 +87,7 @@ class Proven:
 
 
 def _where(rec: Record) -> str:
-    return f"journal record seq {rec.seq} ({rec.type})"
+    return _("journal record seq {seq} ({type})").format(seq=rec.seq, type=rec.type)
 
 
 def _text(value: Any) -> str | None:
@@ -114,7 +115,9 @@ class Replay:
             return  # run-started, run-finished, export: about no single item
         item = self.items.get(code)
         if item is None:
-            raise JournalError(f"{_where(rec)}: item '{code}' was never imported")
+            raise JournalError(
+                _("{where}: item '{code}' was never imported").format(where=_where(rec), code=code)
+            )
         item.seqs.append(rec.seq)
         if isinstance(payload.get("set"), Mapping):
             self._exact(rec, item)
@@ -123,7 +126,9 @@ class Replay:
             if rec.type == "inspection":
                 if item.state is not State.MARKED:
                     raise JournalError(
-                        f"{_where(rec)}: item '{code}' inspected while {item.state.value}"
+                        _("{where}: item '{code}' inspected while {state}").format(
+                            where=_where(rec), code=code, state=item.state.value
+                        )
                     )
                 item.inspection = _text(payload.get("result"))
                 item.inspection_note = str(payload.get("note", "") or "")
@@ -136,10 +141,16 @@ class Replay:
         try:
             to = State(to_value)
         except ValueError as exc:
-            raise JournalError(f"{_where(rec)}: item '{code}': unknown state '{to_value}'") from exc
+            raise JournalError(
+                _("{where}: item '{code}': unknown state '{to_value}'").format(
+                    where=_where(rec), code=code, to_value=to_value
+                )
+            ) from exc
         if (item.state, to) not in TRANSITIONS:
             raise JournalError(
-                f"{_where(rec)}: item '{code}' cannot go from {item.state.value} to {to.value}"
+                _("{where}: item '{code}' cannot go from {old} to {new}").format(
+                    where=_where(rec), code=code, old=item.state.value, new=to.value
+                )
             )
         item.state = to
         if rec.type == "item-started":
@@ -170,12 +181,15 @@ class Replay:
                 to = State(to_value)
             except ValueError as exc:
                 raise JournalError(
-                    f"{_where(rec)}: item '{item.code}': unknown state '{to_value}'"
+                    _("{where}: item '{code}': unknown state '{to_value}'").format(
+                        where=_where(rec), code=item.code, to_value=to_value
+                    )
                 ) from exc
             if (item.state, to) not in TRANSITIONS:
                 raise JournalError(
-                    f"{_where(rec)}: item '{item.code}' cannot go from {item.state.value} "
-                    f"to {to.value}"
+                    _("{where}: item '{code}' cannot go from {old} to {new}").format(
+                        where=_where(rec), code=item.code, old=item.state.value, new=to.value
+                    )
                 )
             item.state = to
             if to is State.MARKED:
@@ -197,11 +211,16 @@ class Replay:
             by_code = {str(r["code"]): r for r in rows if isinstance(r, Mapping) and "code" in r}
         for code in codes:
             if not isinstance(code, str):
-                raise JournalError(f"{_where(rec)}: a code that is not text ({code!r})")
+                raise JournalError(
+                    _("{where}: a code that is not text ({code!r})").format(
+                        where=_where(rec), code=code
+                    )
+                )
             if code in self.items:
                 raise JournalError(
-                    f"{_where(rec)}: item '{code}' imported twice (first at seq "
-                    f"{self.items[code].seqs[0]})"
+                    _("{where}: item '{code}' imported twice (first at seq {first})").format(
+                        where=_where(rec), code=code, first=self.items[code].seqs[0]
+                    )
                 )
             item = Proven(code, batch_id, seqs=[rec.seq])
             row = by_code.get(code)
@@ -251,7 +270,9 @@ _ALWAYS = frozenset({"job_sha256", "reason", "inspection", "inspection_note"})
 def difference(item: Item, proven: Proven) -> str | None:
     """The first field where the row differs from the journal, as words; None when they agree."""
     if proven.burned and item.state is not State.MARKED:
-        return f"state is {item.state.value} but the journal proves it marked (burned)"
+        return _("state is {old} but the journal proves it marked (burned)").format(
+            old=item.state.value
+        )
     for name in _COMPARED:
         want = getattr(proven, name)
         have = getattr(item, name)
@@ -260,7 +281,9 @@ def difference(item: Item, proven: Proven) -> str | None:
         if isinstance(want, State):
             want, have = want.value, have.value
         if have != want:
-            return f"{name} is {have!r} but the journal proves {want!r}"
+            return _("{name} is {have!r} but the journal proves {want!r}").format(
+                name=name, have=have, want=want
+            )
     return None
 
 
@@ -269,20 +292,23 @@ def check_item(item: Item | None, proven: Proven | None, *, code: str) -> None:
     if proven is None:
         if item is not None:
             raise JournalError(
-                f"item '{code}': in the items table but no journal record imports it "
-                "(row added outside markstation)"
+                _(
+                    "item '{code}': in the items table but no journal record imports it (row added outside markstation)"
+                ).format(code=code)
             )
         return
     if item is None:
         raise JournalError(
-            f"item '{code}': imported at journal seq {proven.seqs[0]} but missing from the items "
-            "table (row deleted outside markstation)"
+            _(
+                "item '{code}': imported at journal seq {seq} but missing from the items table (row deleted outside markstation)"
+            ).format(code=code, seq=proven.seqs[0])
         )
     diff = difference(item, proven)
     if diff is not None:
         raise JournalError(
-            f"item '{code}': the items table differs from the journal: {diff} "
-            f"(journal seqs {' '.join(map(str, proven.seqs))}; edited outside markstation)"
+            _(
+                "item '{code}': the items table differs from the journal: {diff} (journal seqs {seqs}; edited outside markstation)"
+            ).format(code=code, diff=diff, seqs=" ".join(map(str, proven.seqs)))
         )
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from markstation.errors import ConfigError, JobError
+from markstation.i18n import _
 from markstation.queue.journal import ChainHead
 from markstation.queue.models import Actor, Item
 from markstation.queue.states import State
@@ -90,7 +91,7 @@ THUMB_WIDTH_MM = 30.0
 def translator(lang: Lang) -> Callable[[str], str]:
     """``_`` for the report's language: the gettext catalog, else this module's dictionary."""
     if lang not in LANGS:
-        raise ConfigError(f"unknown report language '{lang}' (en or es)")
+        raise ConfigError(_("unknown report language '{lang}' (en or es)").format(lang=lang))
     if lang == "en":
         return lambda s: s
     catalog: Callable[[str], str] | None = None
@@ -157,7 +158,9 @@ def write_atomically(out: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         tmp.replace(out)
     except OSError as exc:
-        raise ConfigError(f"{out}: cannot write the report ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{path}: cannot write the report ({error})").format(path=out, error=exc.strerror)
+        ) from exc
 
 
 # --- thumbnails -------------------------------------------------------------------------------------

@@ -120,7 +120,9 @@ def record_of(row: Sequence[Any]) -> Record:
             raise ValueError("not an object")
     except ValueError as exc:
         raise JournalError(
-            f"journal record seq {row[0]} ({row[1]}): payload is not readable JSON (edited)"
+            _("journal record seq {seq} ({type}): payload is not readable JSON (edited)").format(
+                seq=row[0], type=row[1]
+            )
         ) from exc
     return Record(int(row[0]), row[1], row[2], row[3], row[4], payload, row[6], row[7])
 
@@ -445,7 +447,11 @@ class SqlStore(Store):
             "SELECT hash FROM journal_nodes WHERE level = ? AND idx = ?", (level, index)
         ).fetchone()
         if row is None:
-            raise JournalError(f"{self.location}: tree node ({level}, {index}) is missing (edited)")
+            raise JournalError(
+                _("{location}: tree node ({level}, {index}) is missing (edited)").format(
+                    location=self.location, level=level, index=index
+                )
+            )
         return bytes(row[0])
 
     def tree_nodes(self) -> Iterator[tuple[int, int, bytes]]:
@@ -593,9 +599,11 @@ class SqlStore(Store):
                 return self._apply_in_tx(change)
         except self._integrity_error as exc:
             # the SQL transition guard refused it: nothing changed
-            to = change.to.value if change.to else "unchanged"
+            to = change.to.value if change.to else _("unchanged")
             raise BatchError(
-                f"item '{change.code}': {self._guard_detail(exc)} (to {to})"
+                _("item '{code}': {detail} (to {state})").format(
+                    code=change.code, detail=self._guard_detail(exc), state=to
+                )
             ) from self._cause(exc)
         except Lost as lost:
             raise self._lost_change(change, lost) from None

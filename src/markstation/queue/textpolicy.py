@@ -29,6 +29,8 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from markstation.i18n import _
+
 #: longest value per field, in characters (after NFC); any other column: DEFAULT_LIMIT
 LIMITS: dict[str, int] = {"mark_code": 64, "serial": 64, "layout": 200}
 DEFAULT_LIMIT = 200
@@ -111,7 +113,9 @@ def show(value: str, limit: int = 40) -> str:
 
 def not_text(field: str, what: str, hint: str = "") -> str:
     """The message for a number, date, list … where text is required."""
-    return f"'{field}' must be a string, got {what}{hint}"
+    return _("'{field}' must be a string, got {what}{hint}").format(
+        field=field, what=what, hint=hint
+    )
 
 
 def _forbidden(ch: str) -> str | None:
@@ -119,22 +123,21 @@ def _forbidden(ch: str) -> str | None:
     cp = ord(ch)
     cat = unicodedata.category(ch)
     if cat == "Cs":
-        return f"lone surrogate U+{cp:04X} (not a character: the file is damaged)"
+        return _("lone surrogate U+{cp:04X} (not a character: the file is damaged)").format(cp=cp)
     if cat == "Cc":
-        return f"control character {char_name(ch)} is not allowed"
+        return _("control character {char} is not allowed").format(char=char_name(ch))
     if ch in _BIDI:
-        return (
-            f"bidirectional control {char_name(ch)} is not allowed (it changes the order "
-            "text is shown in)"
-        )
+        return _(
+            "bidirectional control {char} is not allowed (it changes the order text is shown in)"
+        ).format(char=char_name(ch))
     if cat in ("Zl", "Zp"):
-        return f"{char_name(ch)} is not allowed (a field is one line)"
+        return _("{char} is not allowed (a field is one line)").format(char=char_name(ch))
     if cat == "Cf":
-        return f"invisible character {char_name(ch)} is not allowed"
+        return _("invisible character {char} is not allowed").format(char=char_name(ch))
     if cat == "Co":
-        return f"private-use character {char_name(ch)} is not allowed"
+        return _("private-use character {char} is not allowed").format(char=char_name(ch))
     if cat == "Cn":
-        return f"unassigned code point {char_name(ch)} is not allowed"
+        return _("unassigned code point {char} is not allowed").format(char=char_name(ch))
     return None
 
 
@@ -159,7 +162,12 @@ def check_field(field: str, value: str) -> Checked:
     limit = LIMITS.get(field, DEFAULT_LIMIT)
     # bound the work first: a 1 MiB serial is refused before anything looks at its characters
     if len(value) > 4 * limit:
-        return Checked(value, f"{field}: {len(value)} characters, the limit is {limit}")
+        return Checked(
+            value,
+            _("{field}: {length} characters, the limit is {limit}").format(
+                field=field, length=len(value), limit=limit
+            ),
+        )
     for ch in value:
         if unicodedata.category(ch) == "Cs":
             return Checked(value, f"{field}: {_forbidden(ch)}")
@@ -170,32 +178,52 @@ def check_field(field: str, value: str) -> Checked:
             return Checked(text, f"{field}: {why}")
     if field in CODE_FIELDS:
         if text != text.strip():
-            where = "start" if text[:1].isspace() else "end"
-            ch = text[0] if where == "start" else text[-1]
+            at_start = text[:1].isspace()
+            message = (
+                _(
+                    "{field}: {char} at the start (surrounding whitespace is not "
+                    "trimmed: fix the file)"
+                )
+                if at_start
+                else _(
+                    "{field}: {char} at the end (surrounding whitespace is not "
+                    "trimmed: fix the file)"
+                )
+            )
             return Checked(
-                text,
-                f"{field}: {describe(ch)} at the {where} (surrounding whitespace is not "
-                "trimmed: fix the file)",
+                text, message.format(field=field, char=describe(text[0] if at_start else text[-1]))
             )
         for ch in text:
             twin = lookalike(ch)
             if twin is not None:
-                return Checked(text, f"{field}: {describe(ch)} is not '{twin}'")
+                return Checked(
+                    text,
+                    _("{field}: {char} is not '{twin}'").format(
+                        field=field, char=describe(ch), twin=twin
+                    ),
+                )
     else:
         text = text.strip()
     if len(text) > limit:
-        return Checked(text, f"{field}: {len(text)} characters, the limit is {limit}")
+        return Checked(
+            text,
+            _("{field}: {length} characters, the limit is {limit}").format(
+                field=field, length=len(text), limit=limit
+            ),
+        )
     return Checked(text)
 
 
 def check_column_name(name: str) -> str | None:
     """Why a header cell or JSON key cannot name a column, or None."""
     if len(name) > COLUMN_NAME_LIMIT:
-        return f"column name of {len(name)} characters, the limit is {COLUMN_NAME_LIMIT}"
+        return _("column name of {length} characters, the limit is {limit}").format(
+            length=len(name), limit=COLUMN_NAME_LIMIT
+        )
     for ch in unicodedata.normalize("NFC", name) if _no_surrogates(name) else name:
         why = _forbidden(ch)
         if why:
-            return f"column name '{show(name)}': {why}"
+            return _("column name '{name}': {why}").format(name=show(name), why=why)
     return None
 
 

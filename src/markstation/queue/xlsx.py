@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import BatchError
+from markstation.i18n import N_, _
 from markstation.queue.journal import ChainHead
 from markstation.queue.models import Actor
 from markstation.queue.store import Store
@@ -38,15 +39,15 @@ TEXT_COLUMNS = frozenset({"mark_code", "serial", "make", "model", "caliber", "ow
 def _cell_kind(value: Any, data_type: str | None) -> str | None:
     """What a non-text cell holds ("a formula", "a number" …), or None for text / empty."""
     if data_type == "f" or (isinstance(value, str) and data_type == "f"):
-        return "a formula"
+        return N_("a formula")
     if data_type == "e":
-        return "an error value"
+        return N_("an error value")
     if isinstance(value, bool):
-        return "a boolean"
+        return N_("a boolean")
     if isinstance(value, datetime | date | time):
-        return "a date or time"
+        return N_("a date or time")
     if isinstance(value, int | float):
-        return "a number"
+        return N_("a number")
     return None
 
 
@@ -76,20 +77,26 @@ def read_xlsx(
             wb = load_workbook(io.BytesIO(raw), read_only=True, data_only=False)
     except Exception as exc:  # any damage in the zip or XML is one message
         raise BatchError(
-            f"{path}: not a readable .xlsx workbook ({type(exc).__name__}); save it again "
-            "from the spreadsheet as .xlsx, or as CSV UTF-8"
+            _(
+                "{path}: not a readable .xlsx workbook ({error}); save it again "
+                "from the spreadsheet as .xlsx, or as CSV UTF-8"
+            ).format(path=path, error=type(exc).__name__)
         ) from exc
     try:
         names = list(wb.sheetnames)
         if sheet is None:
             if not names:
-                raise BatchError(f"{path}: the workbook has no worksheet")
+                raise BatchError(_("{path}: the workbook has no worksheet").format(path=path))
             name = names[0]
         elif sheet in names:
             name = sheet
         else:
             listed = ", ".join(f"'{show(n)}'" for n in names)
-            raise BatchError(f"{path}: no sheet '{show(sheet)}' (the workbook has {listed})")
+            raise BatchError(
+                _("{path}: no sheet '{sheet}' (the workbook has {listed})").format(
+                    path=path, sheet=show(sheet), listed=listed
+                )
+            )
         ws = wb[name]
         records: list[list[Cell]] = []
         problems: list[Problem] = []
@@ -100,7 +107,13 @@ def read_xlsx(
                 for r, row in enumerate(ws.iter_rows(), start=1):
                     if len(records) > MAX_ROWS + 1:
                         problems.append(
-                            Problem(r, 1, f"more than {MAX_ROWS} items in one sheet (split it)")
+                            Problem(
+                                r,
+                                1,
+                                _("more than {limit} items in one sheet (split it)").format(
+                                    limit=MAX_ROWS
+                                ),
+                            )
                         )
                         return [], problems, name
                     line = getattr(row[0], "row", None) if row else None
@@ -121,19 +134,31 @@ def read_xlsx(
                                 Problem(
                                     line,
                                     col,
-                                    f"{kind} ({shown}) is not allowed: a registry file must "
-                                    "carry values (copy the cells, paste as values)",
+                                    _(
+                                        "{kind} ({value}) is not allowed: a registry file must "
+                                        "carry values (copy the cells, paste as values)"
+                                    ).format(kind=_(kind), value=shown),
                                 )
                             )
                             cells.append(Cell("", line, col, refused=True))
                         elif kind is not None and (header or column_name in TEXT_COLUMNS):
-                            what = "column name" if header else f"'{column_name}'"
+                            got = show(_as_text(value), 30)
+                            message = (
+                                _(
+                                    "column name must be text, got {kind} ({value}) "
+                                    "(format the column as Text and type it again)"
+                                )
+                                if header
+                                else _(
+                                    "'{column}' must be text, got {kind} ({value}) "
+                                    "(format the column as Text and type it again)"
+                                )
+                            )
                             problems.append(
                                 Problem(
                                     line,
                                     col,
-                                    f"{what} must be text, got {kind} ({show(_as_text(value), 30)}) "
-                                    "(format the column as Text and type it again)",
+                                    message.format(column=column_name, kind=_(kind), value=got),
                                 )
                             )
                             cells.append(Cell("", line, col, refused=True))
@@ -151,8 +176,10 @@ def read_xlsx(
         except Exception as exc:  # damaged sheet XML, one message
             where = cell_ref(len(records) + 1, 1)
             raise BatchError(
-                f"{path}: sheet '{show(name)}' cannot be read near {where} "
-                f"({type(exc).__name__}); save it again as .xlsx"
+                _(
+                    "{path}: sheet '{sheet}' cannot be read near {where} "
+                    "({error}); save it again as .xlsx"
+                ).format(path=path, sheet=show(name), where=where, error=type(exc).__name__)
             ) from exc
         return records, problems, name
     finally:

@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import MarkstationError
+from markstation.i18n import _
 from markstation.queue.models import Item
 from markstation.queue.operator import Action, Inspection, RunSummary
 
@@ -224,16 +225,20 @@ class BrowserOperator:
         """Hand the runner one command for the item ``code``; CommandRefused when it does not fit."""
         phases = COMMANDS.get(kind)
         if phases is None:
-            raise CommandRefused(f"unknown command '{kind}'")
+            raise CommandRefused(_("unknown command '{kind}'").format(kind=kind))
         with self._cond:
             if self._closing:
-                raise CommandRefused("the station is shutting down")
+                raise CommandRefused(_("the station is shutting down"))
             if self.item is None or self.item.code != code:
                 shown = self.item.code if self.item else "no item"
-                raise CommandRefused(f"'{code}' is not the item on screen ({shown})")
+                raise CommandRefused(
+                    _("'{code}' is not the item on screen ({shown})").format(code=code, shown=shown)
+                )
             if self.phase not in phases:
                 raise CommandRefused(
-                    f"'{kind}' is not possible now (the station is {self.phase.value})"
+                    _("'{kind}' is not possible now (the station is {phase})").format(
+                        kind=kind, phase=self.phase.value
+                    )
                 )
             if kind == "stop-frame":
                 self._frame_stop.set()
@@ -391,7 +396,9 @@ class BrowserOperator:
         self._phase(Phase.INSPECT, outcome="marked")
         cmd = self._wait(("pass", "fail"))
         if cmd.kind == "quit":
-            raise StationClosing(f"{item.code}: marked, inspection not recorded (station closed)")
+            raise StationClosing(
+                _("{code}: marked, inspection not recorded (station closed)").format(code=item.code)
+            )
         result: Inspection = Inspection("pass" if cmd.kind == "pass" else "fail", cmd.text.strip())
         self._finish_item(item, f"inspected-{result.result}")
         return result

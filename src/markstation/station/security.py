@@ -18,6 +18,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from markstation.i18n import _
+
 #: the session cookie's name
 COOKIE = "markstation_session"
 #: form field and header that carry the CSRF token
@@ -132,6 +134,6 @@ def require(session: Session, role: str, action: str) -> None:
     from markstation.queue.operators import Operator, Role, require_role
 
     if session.operator is None or session.role is None:
-        raise PermissionDenied(f"{action}: sign in first")
+        raise PermissionDenied(_("{action}: sign in first").format(action=action))
     operator = Operator(session.operator, Role(session.role), False, None)
     require_role(operator, Role(role), action)

@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from markstation.devices.abort import CTRL_C
+from markstation.i18n import _
 from markstation.station.app import create_app
 from markstation.station.service import Station
 
@@ -97,7 +98,7 @@ class BackgroundStation:
             deadline -= 0.02
         if not self.server.started:
             self.station.stop()
-            raise RuntimeError("the station's server did not start")
+            raise RuntimeError(_("the station's server did not start"))
         sockets = self.server.servers[0].sockets
         self.port = int(sockets[0].getsockname()[1])
         return self

@@ -137,7 +137,9 @@ class GrblDriver(Driver):
         port = url.path or url.host
         if not port:
             raise ConfigError(
-                f"device URL '{url.raw}': no serial port; e.g. serial:///dev/ttyUSB0?protocol=grbl"
+                _(
+                    "device URL '{raw}': no serial port; e.g. serial:///dev/ttyUSB0?protocol=grbl"
+                ).format(raw=url.raw)
             )
         return cls(url.raw, machine, port_url=port, baud=baud, simulated=False, streaming=streaming)
 

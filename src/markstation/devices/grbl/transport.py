@@ -47,7 +47,9 @@ def open_serial(port: str, baud: int, *, url: str) -> Port:
     try:
         import serial
     except ImportError as exc:
-        raise BackendUnavailable(f"{url}: pyserial is not installed ({exc})") from exc
+        raise BackendUnavailable(
+            _("{url}: pyserial is not installed ({exc})").format(url=url, exc=exc)
+        ) from exc
     try:
         opened: Port = serial.serial_for_url(
             port, baudrate=baud, timeout=READ_TIMEOUT_S, write_timeout=WRITE_TIMEOUT_S
@@ -66,7 +68,7 @@ def open_serial(port: str, baud: int, *, url: str) -> Port:
             _("{url}: cannot open {port} ({error})").format(url=url, port=port, error=text)
         ) from exc
     except ValueError as exc:
-        raise ConfigError(f"device URL '{url}': {exc}") from exc
+        raise ConfigError(_("device URL '{url}': {exc}").format(url=url, exc=exc)) from exc
     return opened
 
 

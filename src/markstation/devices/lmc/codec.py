@@ -30,6 +30,7 @@ from markstation.devices.lmc.timing import (
     settings_at,
 )
 from markstation.errors import DeviceProtocolError, JobError, SafetyLimitError
+from markstation.i18n import _
 from markstation.job.ir import Dot, Job, Layer, MarkParams
 from markstation.profiles import MachineProfile
 
@@ -320,7 +321,9 @@ class Geometry:
         exact = GALVO_CENTRE + mm * self.units_per_mm
         if not math.isfinite(exact) or not (-0.5 <= exact <= GALVO_MAX + 0.5):
             raise SafetyLimitError(
-                f"point ({x_mm:.3f}, {y_mm:.3f}) mm is outside the galvo range 0..0xFFFF"
+                _("point ({x_mm:.3f}, {y_mm:.3f}) mm is outside the galvo range 0..0xFFFF").format(
+                    x_mm=x_mm, y_mm=y_mm
+                )
             )
         # the field edge itself rounds half a unit past the range: that is quantisation, not clipping
         return min(GALVO_MAX, max(0, math.floor(exact + 0.5)))
@@ -422,8 +425,9 @@ def layer_settings(params: MarkParams, machine: MachineProfile, g: Geometry) -> 
     if params.pulse_width_ns is not None:
         if not machine.pulse_width_ns:
             raise SafetyLimitError(
-                f"pulse width {params.pulse_width_ns:g} ns asked, but machine '{machine.name}' "
-                "is not a MOPA source"
+                _(
+                    "pulse width {pulse_width_ns:g} ns asked, but machine '{name}' is not a MOPA source"
+                ).format(pulse_width_ns=params.pulse_width_ns, name=machine.name)
             )
         ns = _round(params.pulse_width_ns)
         if not 1 <= ns <= GALVO_MAX:
@@ -567,8 +571,9 @@ def _pass_words(
         dwell_at = int(start[np.argmax(bad_dwell)]) if bad_dwell.any() else None
         if bad_point is not None and (dwell_at is None or bad_point <= dwell_at):
             raise SafetyLimitError(
-                f"point ({x[bad_point]:.3f}, {y[bad_point]:.3f}) mm is outside the galvo range "
-                "0..0xFFFF"
+                _("point ({x:.3f}, {y:.3f}) mm is outside the galvo range 0..0xFFFF").format(
+                    x=x[bad_point], y=y[bad_point]
+                )
             )
         assert dwell_at is not None
         ticks_10us(float(dwell[np.argmax(bad_dwell)]))  # raises the scalar message
@@ -684,7 +689,7 @@ def frame_entries(job: Job, machine: MachineProfile, repeats: int) -> list[Entry
         raise ValueError("repeats must be ≥ 1")
     box = job.bounds()
     if box is None:
-        raise JobError("nothing to frame: the job has no marked points")
+        raise JobError(_("nothing to frame: the job has no marked points"))
     g = Geometry.from_machine(machine)
     x0, y0, x1, y1 = box
     corners = [g.to_galvo(x, y) for x, y in ((x0, y0), (x1, y0), (x1, y1), (x0, y1))]
@@ -695,7 +700,7 @@ def frame_entries(job: Job, machine: MachineProfile, repeats: int) -> list[Entry
         Entry(ListOp.JUMP_SPEED, speed_word(red_speed, g)),
         Entry(ListOp.JUMP_DELAY, 1),
     ]
-    for _ in range(repeats):
+    for _pass in range(repeats):
         for p in corners:
             em.jump(p)
     em.jump(corners[0])

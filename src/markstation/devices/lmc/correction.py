@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 GRID = 65
 ENTRIES = GRID * GRID  # 4225
@@ -86,16 +87,27 @@ def _check_offsets(
     for i, (dx, dy) in enumerate(deltas):
         if abs(dx) > MAX_MAGNITUDE or abs(dy) > MAX_MAGNITUDE:
             raise ConfigError(
-                f"{source}: correction entry {i} (row {i // GRID}, column {i % GRID}, offset "
-                f"0x{table_at + i * step:X}) = ({dx}, {dy}) is beyond ±{MAX_MAGNITUDE} galvo units"
+                _(
+                    "{source}: correction entry {i} (row {row}, column {column}, offset 0x{offset:X}) = ({dx}, {dy}) is beyond ±{MAX_MAGNITUDE} galvo units"
+                ).format(
+                    source=source,
+                    i=i,
+                    row=i // GRID,
+                    column=i % GRID,
+                    offset=table_at + i * step,
+                    dx=dx,
+                    dy=dy,
+                    MAX_MAGNITUDE=MAX_MAGNITUDE,
+                )
             )
 
 
 def _check_scale(scale: float, source: str, offset: int) -> float:
     if not (math.isfinite(scale) and scale > 0):
         raise ConfigError(
-            f"{source}: scale at offset 0x{offset:X} is {scale!r}, expected a positive number of "
-            "galvo units per mm"
+            _(
+                "{source}: scale at offset 0x{offset:X} is {scale!r}, expected a positive number of galvo units per mm"
+            ).format(source=source, offset=offset, scale=scale)
         )
     return scale
 
@@ -103,7 +115,9 @@ def _check_scale(scale: float, source: str, offset: int) -> float:
 def _parse_v2(data: bytes, source: str, label: str) -> CorrectionTable:
     if len(data) < _V2_TABLE_AT + ENTRIES * 8:
         raise ConfigError(
-            f"{source}: truncated .cor v2 file ({len(data)} bytes, expected {_V2_SIZE})"
+            _("{source}: truncated .cor v2 file ({n_data} bytes, expected {V2_SIZE})").format(
+                source=source, n_data=len(data), V2_SIZE=_V2_SIZE
+            )
         )
     (scale,) = struct.unpack_from("<d", data, _V2_SCALE_AT)
     _check_scale(scale, source, _V2_SCALE_AT)
@@ -116,7 +130,9 @@ def _parse_v2(data: bytes, source: str, label: str) -> CorrectionTable:
 def _parse_v1(data: bytes, source: str, label: str) -> CorrectionTable:
     if len(data) < _V1_SIZE:
         raise ConfigError(
-            f"{source}: truncated .cor v1 file ({len(data)} bytes, expected {_V1_SIZE})"
+            _("{source}: truncated .cor v1 file ({n_data} bytes, expected {V1_SIZE})").format(
+                source=source, n_data=len(data), V1_SIZE=_V1_SIZE
+            )
         )
     params = struct.unpack_from(f"<{_V1_PARAM_COUNT}d", data, _V1_PARAMS_AT)
     scale_at = _V1_PARAMS_AT + 8 * _V1_SCALE_INDEX
@@ -127,8 +143,9 @@ def _parse_v1(data: bytes, source: str, label: str) -> CorrectionTable:
         dx, dy = flat[2 * i], flat[2 * i + 1]
         if not (math.isfinite(dx) and math.isfinite(dy)):
             raise ConfigError(
-                f"{source}: correction entry {i} (offset 0x{_V1_TABLE_AT + 16 * i:X}) is not a "
-                "finite number"
+                _(
+                    "{source}: correction entry {i} (offset 0x{offset:X}) is not a finite number"
+                ).format(source=source, i=i, offset=_V1_TABLE_AT + 16 * i)
             )
         deltas.append((round(dx), round(dy)))
     _check_offsets(deltas, source, _V1_TABLE_AT, 16)
@@ -143,8 +160,9 @@ def parse_cor(data: bytes, source: str = "<bytes>") -> CorrectionTable:
     if label.startswith("LMC1COR"):
         return _parse_v1(data, source, label)
     raise ConfigError(
-        f"{source}: not a lens correction file (label {label[:22]!r}; expected "
-        f"{V2_LABEL!r} or {V1_LABEL!r})"
+        _(
+            "{source}: not a lens correction file (label {label!r}; expected {V2_LABEL!r} or {V1_LABEL!r})"
+        ).format(source=source, label=label[:22], V2_LABEL=V2_LABEL, V1_LABEL=V1_LABEL)
     )
 
 
@@ -154,7 +172,9 @@ def read_cor_file(path: str | os.PathLike[str]) -> CorrectionTable:
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{p}: cannot read correction file ({exc.strerror})") from exc
+        raise ConfigError(
+            _("{p}: cannot read correction file ({strerror})").format(p=p, strerror=exc.strerror)
+        ) from exc
     return parse_cor(data, str(p))
 
 

@@ -148,7 +148,9 @@ class LmcDriver(Driver):
         if url.scheme == "usb":
             opts = url.check_keys(USB_KEYS)
             if "serial" in opts and "index" in opts:
-                raise ConfigError(f"device URL '{url.raw}': give serial= or index=, not both")
+                raise ConfigError(
+                    _("device URL '{raw}': give serial= or index=, not both").format(raw=url.raw)
+                )
             index = parse_int_option(url, "index", opts["index"]) if "index" in opts else None
             return cls(url.raw, machine, serial=opts.get("serial") or None, index=index)
         if url.scheme == "sim":
@@ -161,7 +163,9 @@ class LmcDriver(Driver):
             return cls(
                 url.raw, machine, backend=link.transport, simulator=link.simulator, index=index
             )
-        raise ConfigError(f"device URL '{url.raw}': the LMC driver takes usb://lmc or sim://lmc")
+        raise ConfigError(
+            _("device URL '{raw}': the LMC driver takes usb://lmc or sim://lmc").format(raw=url.raw)
+        )
 
     def _warn_field_mismatch(self, table: CorrectionTable) -> None:
         field = self.machine.field_width_mm

@@ -108,13 +108,15 @@ def libusb_backend() -> Any:
         import usb.core  # noqa: F401  (pyusb must be importable too)
     except ImportError as exc:
         raise BackendUnavailable(
-            f"USB support is not installed ({exc.name}); install markstation with its dependencies",
+            _(
+                "USB support is not installed ({name}); install markstation with its dependencies"
+            ).format(name=exc.name),
             may_have_emitted=False,
         ) from exc
     backend = libusb_package.get_libusb1_backend()
     if backend is None:
         raise BackendUnavailable(
-            "libusb could not be loaded (libusb-package has no library for this platform)",
+            _("libusb could not be loaded (libusb-package has no library for this platform)"),
             may_have_emitted=False,
         )
     return backend
@@ -241,7 +243,11 @@ class LmcTransport:
         finally:
             self.transfers += 1
         if written != len(data):
-            raise DeviceTimeout(f"{self.where}: the board took {written} of {len(data)} bytes")
+            raise DeviceTimeout(
+                _("{where}: the board took {written} of {n_data} bytes").format(
+                    where=self.where, written=written, n_data=len(data)
+                )
+            )
 
     def _read(self) -> bytes:
         import usb.core
@@ -254,7 +260,9 @@ class LmcTransport:
             self.transfers += 1
         if len(data) != REPLY_BYTES:
             raise DeviceTimeout(
-                f"{self.where}: short reply from the board ({len(data)} of {REPLY_BYTES} bytes)"
+                _("{where}: short reply from the board ({n_data} of {REPLY_BYTES} bytes)").format(
+                    where=self.where, n_data=len(data), REPLY_BYTES=REPLY_BYTES
+                )
             )
         return data
 
@@ -307,7 +315,9 @@ class LmcTransport:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise DeviceDisconnected(f"{self.where}: the connection is closed")
+            raise DeviceDisconnected(
+                _("{where}: the connection is closed").format(where=self.where)
+            )
 
     def close(self) -> None:
         """Release the interface and the handle; never raises (the board may be gone)."""

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 
 @dataclass(frozen=True)
@@ -24,13 +25,29 @@ def parse_fault(text: str, kinds: Iterable[str], *, option: str = "fault") -> Fa
     kind, sep, at_text = text.strip().partition("@")
     kind = kind.strip().lower()
     if not sep or not kind:
-        raise ConfigError(f"option '{option}={text}': expected KIND@N with KIND one of {names}")
+        raise ConfigError(
+            _("option '{option}={text}': expected KIND@N with KIND one of {names}").format(
+                option=option, text=text, names=names
+            )
+        )
     if kind not in allowed:
-        raise ConfigError(f"option '{option}={text}': unknown fault '{kind}' (one of {names})")
+        raise ConfigError(
+            _("option '{option}={text}': unknown fault '{kind}' (one of {names})").format(
+                option=option, text=text, kind=kind, names=names
+            )
+        )
     try:
         at = int(at_text.strip())
     except ValueError:
-        raise ConfigError(f"option '{option}={text}': N must be a whole number ≥ 1") from None
+        raise ConfigError(
+            _("option '{option}={text}': N must be a whole number ≥ 1").format(
+                option=option, text=text
+            )
+        ) from None
     if at < 1:
-        raise ConfigError(f"option '{option}={text}': N must be a whole number ≥ 1")
+        raise ConfigError(
+            _("option '{option}={text}': N must be a whole number ≥ 1").format(
+                option=option, text=text
+            )
+        )
     return Fault(kind, at)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 INSTANT = math.inf
 
@@ -25,7 +26,9 @@ def parse_timing(text: str, *, option: str = "timing") -> float:
         factor = math.nan
     if not math.isfinite(factor) or factor <= 0:
         raise ConfigError(
-            f"option '{option}={text}': expected instant, realtime or a positive speed-up factor"
+            _(
+                "option '{option}={text}': expected instant, realtime or a positive speed-up factor"
+            ).format(option=option, text=text)
         )
     return factor
 

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.job.fonts.base import Glyph, StrokeFont, TableFont
 
 __all__ = ["DEFAULT_FONT", "Glyph", "StrokeFont", "TableFont", "load_font"]
@@ -25,17 +26,25 @@ def load_font(spec: str = DEFAULT_FONT) -> StrokeFont:
         return _load_cached(spec, 0)
     if spec.startswith(_HERSHEY_PREFIX):
         if not spec[len(_HERSHEY_PREFIX) :]:
-            raise ConfigError(f"font {spec!r}: give a Hershey font name, e.g. 'hershey:futural'")
+            raise ConfigError(
+                _("font {spec!r}: give a Hershey font name, e.g. 'hershey:futural'").format(
+                    spec=spec
+                )
+            )
         return _load_cached(spec, 0)
     if spec.lower().endswith(".svg"):
         path = Path(spec).expanduser()
         try:
             mtime = path.stat().st_mtime_ns
         except OSError as exc:
-            raise ConfigError(f"font file {spec}: {exc.strerror or exc}") from exc
+            raise ConfigError(
+                _("font file {spec}: {reason}").format(spec=spec, reason=exc.strerror or exc)
+            ) from exc
         return _load_cached(os.path.abspath(path), mtime)
     raise ConfigError(
-        f"unknown font {spec!r}: use 'markstation', 'hershey:NAME' or a path to an .svg font"
+        _(
+            "unknown font {spec!r}: use 'markstation', 'hershey:NAME' or a path to an .svg font"
+        ).format(spec=spec)
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.job.fonts.base import Glyph, TableFont, cap_height_of
 from markstation.job.ir import Point
 
@@ -40,10 +41,18 @@ def load(name: str) -> TableFont:
     font = HersheyFonts()
     if name not in font.default_font_names:
         known = ", ".join(sorted(font.default_font_names))
-        raise ConfigError(f"font {spec!r}: no Hershey font {name!r} (known: {known})")
+        raise ConfigError(
+            _("font {spec!r}: no Hershey font {name!r} (known: {known})").format(
+                spec=spec, name=name, known=known
+            )
+        )
     font.load_default_font(name)
     glyphs = {ch: _convert(raw) for ch, raw in font.all_glyphs.items() if len(ch) == 1}
     cap = cap_height_of(glyphs)
     if cap is None:
-        raise ConfigError(f"font {spec!r} has no capital H, E, I or T to measure its cap height")
+        raise ConfigError(
+            _("font {spec!r} has no capital H, E, I or T to measure its cap height").format(
+                spec=spec
+            )
+        )
     return TableFont(spec, cap, glyphs)

@@ -8,7 +8,9 @@ crossbar as 4, the 5's tall bowl as 9, the hooked tail of the 9 as an extra 3; t
 lower bowl, the 9 a straight tail.
 
 Grid: cap height 10, baseline y = 0, y up. Each entry is ``(width, drawing)``; the glyph gets one unit
-of side bearing left and right, so its advance is ``width + 2``. A drawing is strokes separated by
+of side bearing left and right, and the advance is then widened by ``_TRACKING`` (1.1: looser
+letter spacing read 1-2 % more lines on the legibility harness), the drawing centred in it: an
+advance of ``1.1 × (width + 2)``. A drawing is strokes separated by
 ``|``; a stroke is a run of tokens separated by spaces:
 
 * ``x,y`` — a point;
@@ -30,6 +32,8 @@ from markstation.job.ir import Point
 NAME = "markstation"
 CAP_HEIGHT = 10.0
 _SIDE_BEARING = 1.0
+#: every advance × this, the glyph centred in it (issue 14: OCR read 1-2 % more lines than at 1.0)
+_TRACKING = 1.1
 _ARC_STEP_DEG = 6.0
 
 _ACUTE_A = "2.4,11.2 4.2,13.4"  # acute accent over a glyph of width 6
@@ -152,12 +156,14 @@ def parse_stroke(text: str) -> tuple[Point, ...]:
 
 
 def build_glyph(width: float, drawing: str) -> Glyph:
+    advance = (width + 2 * _SIDE_BEARING) * _TRACKING
+    left = (advance - width) / 2
     strokes = tuple(
-        tuple((x + _SIDE_BEARING, y) for x, y in parse_stroke(part))
+        tuple((x + left, y) for x, y in parse_stroke(part))
         for part in drawing.split("|")
         if part.strip()
     )
-    return Glyph(strokes=strokes, advance=width + 2 * _SIDE_BEARING)
+    return Glyph(strokes=strokes, advance=advance)
 
 
 def load() -> TableFont:

@@ -15,6 +15,7 @@ from markstation.devices.sim.grbl.settings import DEFAULT_SETTINGS
 from markstation.devices.sim.ledger import Ledger
 from markstation.devices.sim.timing import parse_timing
 from markstation.errors import ConfigError
+from markstation.i18n import _
 from markstation.profiles import MachineProfile, default_machine_for, load_machine
 
 FAULT_KINDS = ("disconnect", "reset", "alarm", "stall", "lost-ok")
@@ -38,8 +39,9 @@ def parse_settings(text: str, where: str) -> dict[int, float]:
             number = -1
         if not sep or number not in DEFAULT_SETTINGS:
             raise ConfigError(
-                f"{where}: option 'settings={text}': expected N:V pairs such as 32:1,30:1000 "
-                f"with N a GRBL 1.1 setting number"
+                _(
+                    "{where}: option 'settings={text}': expected N:V pairs such as 32:1,30:1000 with N a GRBL 1.1 setting number"
+                ).format(where=where, text=text)
             )
     return result
 
@@ -48,7 +50,11 @@ def _check_link(options: Mapping[str, str], where: str) -> bool:
     """True for a modelled link (``link=real``, the default)."""
     link = options.get("link", "real")
     if link not in LINKS:
-        raise ConfigError(f"{where}: option 'link={link}': expected real or ideal")
+        raise ConfigError(
+            _("{where}: option 'link={link}': expected real or ideal").format(
+                where=where, link=link
+            )
+        )
     return link == "real"
 
 
@@ -82,7 +88,11 @@ def build_controller(
     else:
         profile = load_machine(machine) if machine else default_machine_for("grbl")
     if profile.protocol != "grbl":
-        raise ConfigError(f"{where}: machine '{profile.name}' is not a GRBL machine")
+        raise ConfigError(
+            _("{where}: machine '{name}' is not a GRBL machine").format(
+                where=where, name=profile.name
+            )
+        )
     speed = parse_timing(options.get("timing", "instant"))
     fault = parse_fault(options["fault"], FAULT_KINDS) if options.get("fault") else None
     ledger = Ledger(options["ledger"]) if options.get("ledger") else None

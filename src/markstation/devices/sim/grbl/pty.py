@@ -15,6 +15,7 @@ import threading
 from markstation.devices.sim.grbl.controller import GrblController
 from markstation.devices.sim.grbl.options import build_controller
 from markstation.errors import BackendUnavailable
+from markstation.i18n import _
 
 
 class PtyServer:
@@ -46,7 +47,9 @@ class PtyServer:
         try:
             import tty
         except ImportError as exc:
-            raise BackendUnavailable(f"pty mode needs a POSIX system ({exc})") from exc
+            raise BackendUnavailable(
+                _("pty mode needs a POSIX system ({exc})").format(exc=exc)
+            ) from exc
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.path = os.ttyname(self._slave)
@@ -59,7 +62,7 @@ class PtyServer:
     def _pump(self) -> None:
         assert self.sim is not None
         while not self._stop.is_set():
-            ready, _, _ = select.select([self._master], [], [], 0.1)
+            ready, _w, _x = select.select([self._master], [], [], 0.1)
             if not ready:
                 continue
             try:
@@ -91,6 +94,6 @@ class PtyServer:
 def serve_pty(options: dict[str, str], *, machine: str | None = None) -> PtyServer:
     """A running pty server for a simulator built from URL-style ``options``."""
     server = PtyServer()
-    sim, _ = build_controller(options, "sim grbl", output=server.send, machine=machine)
+    sim, _server_sim = build_controller(options, "sim grbl", output=server.send, machine=machine)
     server.start(sim)
     return server

@@ -33,6 +33,7 @@ from markstation.devices.sim.lmc.board import LmcBoard
 from markstation.devices.sim.lmc.options import SIM_OPTIONS, LmcSimOptions, parse_options
 from markstation.devices.url import DeviceURL
 from markstation.errors import ConfigError, DeviceProtocolError
+from markstation.i18n import _
 from markstation.profiles import MachineProfile
 
 VID = 0x9588
@@ -414,7 +415,9 @@ def _build(opts: LmcSimOptions, machine: MachineProfile) -> tuple[SimLmcBackend,
             ledger = Ledger(opts.ledger)
         except OSError as exc:
             raise ConfigError(
-                f"option 'ledger={opts.ledger}': cannot create its folder ({exc.strerror})"
+                _("option 'ledger={ledger}': cannot create its folder ({strerror})").format(
+                    ledger=opts.ledger, strerror=exc.strerror
+                )
             ) from exc
     capture = PcapWriter(opts.capture) if opts.capture is not None else None
     boards = [

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from markstation.devices.sim.faults import Fault, parse_fault
 from markstation.devices.sim.timing import INSTANT, parse_timing
 from markstation.errors import ConfigError
+from markstation.i18n import _
 
 FAULT_KINDS = ("timeout", "disconnect", "reset", "interlock")
 SIM_OPTIONS = ("serial", "timing", "ledger", "capture", "fault", "boards")
@@ -52,24 +53,34 @@ def parse_options(options: Mapping[str, str]) -> LmcSimOptions:
     unknown = sorted(set(options) - set(SIM_OPTIONS))
     if unknown:
         raise ConfigError(
-            f"sim://lmc option '{unknown[0]}' is unknown (known: {', '.join(SIM_OPTIONS)})"
+            _("sim://lmc option '{unknown}' is unknown (known: {join})").format(
+                unknown=unknown[0], join=", ".join(SIM_OPTIONS)
+            )
         )
     speed = parse_timing(options["timing"]) if "timing" in options else INSTANT
     fault = parse_fault(options["fault"], FAULT_KINDS) if "fault" in options else None
     serial = options.get("serial", DEFAULT_SERIAL)
     if not serial or not serial.isprintable() or len(serial) > 64:
         raise ConfigError(
-            f"option 'serial={serial}': give 1 to 64 printable characters for the board's serial"
+            _(
+                "option 'serial={serial}': give 1 to 64 printable characters for the board's serial"
+            ).format(serial=serial)
         )
     count = 1
     if "boards" in options:
         text = options["boards"]
         if not text.isdigit() or not 1 <= int(text) <= MAX_BOARDS:
-            raise ConfigError(f"option 'boards={text}': expected a whole number 1..{MAX_BOARDS}")
+            raise ConfigError(
+                _("option 'boards={text}': expected a whole number 1..{MAX_BOARDS}").format(
+                    text=text, MAX_BOARDS=MAX_BOARDS
+                )
+            )
         count = int(text)
     for key, what in (("ledger", "the ledger file"), ("capture", "the pcap file to write")):
         if key in options and not options[key]:
-            raise ConfigError(f"option '{key}=': give the path of {what}")
+            raise ConfigError(
+                _("option '{key}=': give the path of {what}").format(key=key, what=what)
+            )
     return LmcSimOptions(
         speed=speed,
         fault=fault,
