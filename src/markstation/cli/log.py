@@ -12,7 +12,7 @@ from markstation.cli.batch import make_actor, open_store
 from markstation.cli.options import actor_options, db_option, output_option
 from markstation.cli.station_key import key_file_option, load_station_key, station_verifier
 from markstation.cli.translate import Group
-from markstation.i18n import _
+from markstation.i18n import _, ngettext
 
 
 @click.group(cls=Group)
@@ -65,7 +65,13 @@ def verify_cmd(
         report, _tree = verify_store(store, key=verifier, outside=outside)
         checked = store.check_items_against_journal()
     click.echo(report.summary())
-    click.echo(_("items ok: {checked} rows are what the journal proves").format(checked=checked))
+    click.echo(
+        ngettext(
+            "items ok: {checked} row is what the journal proves",
+            "items ok: {checked} rows are what the journal proves",
+            checked,
+        ).format(checked=checked)
+    )
 
 
 @log.command("export")

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from markstation.errors import JournalError
-from markstation.i18n import _
+from markstation.i18n import _, ngettext
 from markstation.queue import merkle
 from markstation.queue.checkpoint import Checkpoint, SignedNote, VerifierKey, b64
 
@@ -148,7 +148,11 @@ class TreeHead:
         return bytes.fromhex(self.hash)
 
     def __str__(self) -> str:
-        return _("{records} records, tree root {hash}").format(records=self.records, hash=self.hash)
+        return ngettext(
+            "{records} record, tree root {hash}",
+            "{records} records, tree root {hash}",
+            self.records,
+        ).format(records=self.records, hash=self.hash)
 
 
 #: the old name, from the hash-chain days
@@ -268,9 +272,11 @@ class VerifyReport:
 
     def summary(self) -> str:
         parts = [
-            _("journal ok: {records} records, tree root {hash}").format(
-                records=self.head.records, hash=self.head.hash
-            )
+            ngettext(
+                "journal ok: {records} record, tree root {hash}",
+                "journal ok: {records} records, tree root {hash}",
+                self.head.records,
+            ).format(records=self.head.records, hash=self.head.hash)
         ]
         sig = (
             _("signatures verified")
