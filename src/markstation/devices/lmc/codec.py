@@ -739,6 +739,10 @@ _MARK_TO = int(ListOp.MARK_TO)
 _JUMP_TO = int(ListOp.JUMP_TO)
 
 
+#: settings entries that end the stroke in progress (a stroke is drawn with one setting)
+_BREAKS_STROKE = frozenset((ListOp.MARK_CURRENT, ListOp.Q_SWITCH_PERIOD, ListOp.FIBER_OPEN_MO))
+
+
 class ListExecutor:
     """Steps through list entries as the board does: position, settings, MO state, elapsed time,
     and the strokes that fired. The simulated board feeds it one entry at a time against its
@@ -835,32 +839,13 @@ class ListExecutor:
             self._close()
             if self.emitting_now():
                 self._dot(self.pos[0], self.pos[1], self._key(), seconds)
-        elif op == ListOp.JUMP_SPEED:
-            self.jump_speed = e.w1
-        elif op == ListOp.MARK_SPEED:
-            self.mark_speed = e.w1
-        elif op == ListOp.MARK_CURRENT:
-            self._close()
-            self.power_word = e.w1
-        elif op == ListOp.Q_SWITCH_PERIOD:
-            self._close()
-            self.qswitch = e.w1
-        elif op == ListOp.LASER_ON_DELAY:
-            self.laser_on_delay_s = delay_seconds(e.w1, e.w2)
-        elif op == ListOp.LASER_OFF_DELAY:
-            self.laser_off_delay_s = delay_seconds(e.w1, e.w2)
-        elif op == ListOp.POLYGON_DELAY:
-            self.polygon_delay_ticks = e.w1
-        elif op == ListOp.JUMP_DELAY:
-            self.jump_delay_ticks = e.w1
-        elif op == ListOp.FIBER_OPEN_MO:
-            self._close()
-            self.mo_open = bool(e.w1)
-        elif op == ListOp.WRITE_PORT:
-            self.output_port = e.w1
         elif op == ListOp.END_OF_LIST:
             self._close()
             self.burn.ended = True
+        else:
+            if op in _BREAKS_STROKE:  # a new power, frequency or oscillator state ends a stroke
+                self._close()
+            self._set(op, e.w1, e.w2)
         self.burn.duration_s += seconds
         return seconds
 
