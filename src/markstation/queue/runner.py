@@ -63,34 +63,34 @@ JobBuilder = Callable[[str, LayoutProfile, MaterialProfile, MachineProfile], Job
 Estimator = Callable[[Job], float]
 
 
-def machine_estimator(machine: MachineProfile) -> Estimator:
-    """The device's own timing model for ``machine`` (no device open: the profile's settings);
-    the quick device-independent :func:`estimate_seconds` for a protocol without one."""
-    from markstation.devices.estimate import device_estimate
+def _or_quick(device_seconds: Estimator) -> Estimator:
+    """``device_seconds``, or the quick device-independent :func:`estimate_seconds` where the
+    protocol has no timing model (ConfigError)."""
 
     def estimate(job: Job) -> float:
         try:
-            return device_estimate(job, machine).seconds
+            return device_seconds(job)
         except ConfigError:
             return estimate_seconds(job)
 
     return estimate
+
+
+def machine_estimator(machine: MachineProfile) -> Estimator:
+    """The device's own timing model for ``machine`` (no device open: the profile's settings)."""
+    from markstation.devices.estimate import device_estimate
+
+    return _or_quick(lambda job: device_estimate(job, machine).seconds)
 
 
 def driver_estimator(driver: Driver) -> Estimator:
     """The estimate of a job on the open ``driver``
     (:func:`markstation.devices.estimate.driver_estimate`: its machine, with the time-only
-    settings its controller reported on connect), as ``mark`` estimates; the quick figure for a
-    protocol without a timing model. What ``batch run`` and the station show and journal."""
+    settings its controller reported on connect), as ``mark`` estimates. What ``batch run`` and
+    the station show and journal."""
     from markstation.devices.estimate import driver_estimate
 
-    def estimate(job: Job) -> float:
-        try:
-            return driver_estimate(job, driver).seconds
-        except ConfigError:
-            return estimate_seconds(job)
-
-    return estimate
+    return _or_quick(lambda job: driver_estimate(job, driver).seconds)
 
 
 def default_builder(
