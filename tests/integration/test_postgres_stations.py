@@ -38,6 +38,8 @@ SEED = 20261201
 ITEMS = int(os.environ.get("MARKSTATION_PG_ITEMS", "200"))
 #: how long one station process may take to run out of work
 STATION_WAIT_S = 300
+#: the simulated boards' speed while stations are being killed (x real time)
+KILL_TIMING = "10"
 
 
 @pytest.fixture
@@ -59,8 +61,10 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
-def _station(db: str, name: str, ledger: Path, *, capture: bool = False) -> subprocess.Popen[bytes]:
-    url = f"sim://lmc?timing=instant&ledger={quote(str(ledger), safe='/')}"
+def _station(
+    db: str, name: str, ledger: Path, *, capture: bool = False, timing: str = "instant"
+) -> subprocess.Popen[bytes]:
+    url = f"sim://lmc?timing={timing}&ledger={quote(str(ledger), safe='/')}"
     cmd = [
         sys.executable,
         "-c",
@@ -196,7 +200,9 @@ def test_killed_and_cut_off_stations_never_burn_twice(db: str, tmp_path: Path) -
     for _ in range(10):
         for name, ledger in ledgers.items():
             if name not in procs or procs[name].poll() is not None:
-                procs[name] = _station(db, name, ledger)
+                # boards 10x faster than real (~0.5 s a mark): an instant batch could be over
+                # before the third kill, and a kill now lands in a burn more often
+                procs[name] = _station(db, name, ledger, timing=KILL_TIMING)
         time.sleep(rng.uniform(1.0, 2.5))  # start-up ~1 s, an item a few tens of ms
         victim = rng.choice(sorted(procs))
         if procs[victim].poll() is None:
